@@ -1,0 +1,81 @@
+/*
+ * config.h - main.cf: the one table of known parameters and their values.
+ *
+ * Syntax is Postfix's: "name = value", comment lines start with '#', a line
+ * starting with whitespace continues the previous one, values may refer to
+ * other parameters as $name, ${name} or $(name) and are expanded on use.
+ * The parameter table (params.c) is the single source of names, types,
+ * defaults and one-line documentation: main.cf(5) and `ternconf -d` are
+ * generated from or checked against it.
+ *
+ * Process model: one configuration per process, loaded once at start (and
+ * again on reload); values are read through cfg_*() by name.
+ */
+#ifndef TERN_CONFIG_H
+#define TERN_CONFIG_H
+
+#include "sys.h"
+
+enum param_type {
+    PARAM_STR,  /* free text, expanded */
+    PARAM_INT,  /* decimal integer */
+    PARAM_BOOL, /* yes/no (also true/false, on/off, 1/0) */
+    PARAM_TIME, /* number with optional unit s/m/h/d/w; stored as seconds */
+    PARAM_SIZE, /* number of bytes (plain integer, as in Postfix) */
+    PARAM_LIST, /* list separated by commas and/or whitespace */
+};
+
+struct param_def {
+    const char *name;
+    enum param_type type;
+    const char *def;  /* default value text, may contain $name */
+    char time_unit;   /* PARAM_TIME: unit of a bare number ('s','m','h','d') */
+    long long min;    /* PARAM_INT/SIZE/TIME: smallest legal value */
+    const char *doc;  /* one or two sentences for main.cf(5) / ternconf -d */
+};
+
+extern const struct param_def param_table[];
+extern const size_t param_table_count;
+
+const struct param_def *param_find(const char *name);
+
+/*
+ * Load DIR/main.cf over the defaults (DIR NULL: $MAIL_CONFIG, else the
+ * compiled-in sysconfdir).  Syntax and type errors are logged as
+ * "DIR/main.cf, line N: ..." with msg_error and make the call return -1;
+ * unknown names are warned about (msg_warn, same form) and kept.
+ * Calling it again replaces the previous configuration (reload).
+ */
+int config_load(const char *dir);
+/* Load from a string instead of a file (tests, fuzzing); name is for messages. */
+int config_load_string(const char *text, size_t len, const char *name);
+/* Apply "-o name=value"; returns -1 (with a logged error) when malformed. */
+int config_override(const char *name_value);
+/* The configuration directory last loaded. */
+const char *config_dir(void);
+
+/*
+ * Values.  Asking for a name that is not in the table is a bug (panic).
+ * Type errors are found by config_load, so these never fail.
+ */
+const char *cfg_str(const char *name);    /* expanded value */
+long long cfg_int(const char *name);
+bool cfg_bool(const char *name);
+long long cfg_time(const char *name);     /* seconds */
+/* Split a list value into a NULL-terminated array (free with cfg_list_free). */
+char **cfg_list(const char *name);
+void cfg_list_free(char ***listp);
+
+/* Raw (unexpanded) value and whether main.cf or -o set it explicitly. */
+const char *cfg_raw(const char *name, bool *is_set_r);
+/* Expand $name references in text against the current configuration. */
+char *cfg_expand(const char *text);
+
+/* Parse a Postfix time value ("300s", "5d", "10") with the given default unit. */
+int config_parse_time(const char *text, char default_unit, long long *secs_r);
+int config_parse_bool(const char *text, bool *value_r);
+
+/* Names of parameters set in main.cf but not in the table (for ternconf/check). */
+char **config_unknown_names(void);
+
+#endif
