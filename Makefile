@@ -108,7 +108,7 @@ tests-bin: $(UNIT_TESTS) $(TEST_PROGS)
 .PHONY: tests-bin
 
 check: check-build
-	$(MAKE) BUILD=$(SANBUILD) unit integration
+	$(MAKE) BUILD=$(SANBUILD) SAN=asan unit integration
 
 unit: $(UNIT_TESTS)
 	@fail=0; for t in $(UNIT_TESTS); do \
