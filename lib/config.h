@@ -15,6 +15,7 @@
 #define TERN_CONFIG_H
 
 #include "sys.h"
+#include "str.h"
 
 enum param_type {
     PARAM_STR,  /* free text, expanded */
@@ -77,5 +78,29 @@ int config_parse_bool(const char *text, bool *value_r);
 
 /* Names of parameters set in main.cf but not in the table (for ternconf/check). */
 char **config_unknown_names(void);
+
+/*
+ * Additions used by ternconf and the master.cf parser.
+ */
+/* Effective default text (host-dependent defaults computed); panics if unknown. */
+const char *cfg_default(const char *name);
+/* Raw value of a name set in main.cf/-o that is not in the table, else NULL. */
+const char *config_unknown_value(const char *name);
+
+/*
+ * Logical-line reader shared by the main.cf and master.cf parsers: skips
+ * blank lines and lines whose first non-space character is '#', and joins
+ * lines that start with whitespace to the previous one with one space.
+ * Returns 1 with the line in out and its first line number in *line_r,
+ * 0 at the end of the text, or -1 when a continuation line has no line
+ * before it (*line_r says where; the reader moves past it).
+ */
+struct config_reader {
+    const char *pos;
+    const char *end;
+    int lineno;
+};
+void config_reader_init(struct config_reader *rd, const char *text, size_t len);
+int config_read_line(struct config_reader *rd, str_t *out, int *line_r);
 
 #endif
