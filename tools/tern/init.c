@@ -1,0 +1,446 @@
+/*
+ * init.c - `tern init DIR`: create a self-contained instance in DIR.
+ *
+ * DIR becomes the configuration directory: main.cf, master.cf, the queue,
+ * Maildirs under mail/, the log under log/, and the user database.  Every
+ * listener is on 127.0.0.1 at --port-base plus its standard port.  The
+ * services come from one table; a service is written enabled only when
+ * its daemon exists in daemon_directory, so a new daemon lights up in new
+ * instances by existing (and in old ones after `tern init --force`).
+ */
+#include "sys.h"
+
+#include <limits.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+#include "mem.h"
+#include "str.h"
+#include "tern.h"
+
+#ifndef TERN_LIBEXECDIR
+#define TERN_LIBEXECDIR "/usr/libexec/tern"
+#endif
+#ifndef TERN_BINDIR
+#define TERN_BINDIR "/usr/bin"
+#endif
+
+#define INIT_DEFAULT_DOMAIN "example.test"
+#define INIT_ROOT_OWNER "tern"
+#define INIT_MAX_OFFSET 995 /* the largest standard port in the table */
+
+const struct tern_service tern_services[] = {
+    /* name, type, port, private, unpriv, chroot, wakeup, maxproc, daemon, args */
+    {"smtp", "inet", 25, "n", "-", "n", "-", "-", "smtpd", ""},
+    {"submission", "inet", 587, "n", "-", "n", "-", "-", "smtpd",
+     "-o smtpd_tls_security_level=encrypt -o smtpd_sasl_auth_enable=yes"},
+    {"smtps", "inet", 465, "n", "-", "n", "-", "-", "smtpd",
+     "-o smtpd_tls_wrappermode=yes -o smtpd_sasl_auth_enable=yes"},
+    {"pop3", "inet", 110, "n", "-", "n", "-", "-", "pop3d", ""},
+    {"pop3s", "inet", 995, "n", "-", "n", "-", "-", "pop3d", "-o pop3d_tls_wrappermode=yes"},
+    {"imap", "inet", 143, "n", "-", "n", "-", "-", "imapd", ""},
+    {"imaps", "inet", 993, "n", "-", "n", "-", "-", "imapd", "-o imapd_tls_wrappermode=yes"},
+    {"pickup", "unix", 0, "n", "-", "n", "60", "1", "pickup", ""},
+    {"cleanup", "unix", 0, "n", "-", "n", "-", "0", "cleanup", ""},
+    {"qmgr", "unix", 0, "n", "-", "n", "300", "1", "qmgr", ""},
+    {"bounce", "unix", 0, "-", "-", "n", "-", "0", "bounce", ""},
+    {"smtp", "unix", 0, "-", "-", "n", "-", "-", "smtp", ""},
+    {"local", "unix", 0, "-", "n", "n", "-", "-", "local", ""},
+    {"authd", "unix", 0, "-", "-", "n", "-", "-", "authd", ""},
+};
+const size_t tern_services_count = N_ELEMENTS(tern_services);
+
+struct init_args {
+    const char *dir;
+    long port_base; /* -1: not given */
+    const char *domain;
+    const char *mail_owner;
+    bool force;
+    const char **user_specs;
+    size_t nusers;
+};
+
+/* What the instance will look like, all absolute paths. */
+struct init_plan {
+    char *dir, *queue, *mail, *log_dir, *log_file, *daemon_dir, *command_dir;
+    char *owner;
+    uid_t uid;
+    gid_t gid;
+    const char *domain;
+    char *hostname;
+    long port_base;
+};
+
+static int init_usage(void)
+{
+    msg_error("usage: tern init DIR [--port-base N] [--domain D] "
+              "[--user ADDR[:PASSWORD]]... [--mail-owner USER] [--force]");
+    return TERN_EXIT_USAGE;
+}
+
+/* "--name value" or "--name=value"; advances *i past a separate value. */
+static const char *init_optval(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0)
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] != '\0' || *i + 1 >= argc)
+        return NULL;
+    return argv[++*i];
+}
+
+static int init_parse_port(const char *text, long *port_r)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < 0 || v + INIT_MAX_OFFSET > 65535) {
+        msg_error("--port-base %s: need a number from 0 to %d", text, 65535 - INIT_MAX_OFFSET);
+        return -1;
+    }
+    *port_r = v;
+    return 0;
+}
+
+static int init_parse_args(int argc, char **argv, struct init_args *a)
+{
+    a->port_base = -1;
+    a->user_specs = xcalloc((size_t)argc + 1, sizeof(*a->user_specs));
+    for (int i = 0; i < argc; i++) {
+        const char *v;
+        if ((v = init_optval(argc, argv, &i, "--port-base")) != NULL) {
+            if (init_parse_port(v, &a->port_base) < 0)
+                return -1;
+        } else if ((v = init_optval(argc, argv, &i, "--domain")) != NULL)
+            a->domain = v;
+        else if ((v = init_optval(argc, argv, &i, "--user")) != NULL)
+            a->user_specs[a->nusers++] = v;
+        else if ((v = init_optval(argc, argv, &i, "--mail-owner")) != NULL)
+            a->mail_owner = v;
+        else if (strcmp(argv[i], "--force") == 0 || strcmp(argv[i], "-f") == 0)
+            a->force = true;
+        else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            msg_error("init: unknown option or missing value: %s", argv[i]);
+            return -1;
+        } else if (a->dir == NULL)
+            a->dir = argv[i];
+        else {
+            msg_error("init: more than one directory given (%s, %s)", a->dir, argv[i]);
+            return -1;
+        }
+    }
+    return a->dir == NULL ? -1 : 0;
+}
+
+/* Paths go into main.cf values unquoted: keep out what would change them. */
+static int init_check_path(const char *path)
+{
+    if (strpbrk(path, "$ \t\r\n,\"'#") != NULL) {
+        msg_error("%s: the instance path may not contain '$', quotes, '#', commas or white space",
+                  path);
+        return -1;
+    }
+    return 0;
+}
+
+static bool init_valid_domain(const char *d)
+{
+    if (*d == '\0' || *d == '.' || *d == '-' || strlen(d) > 253 || strstr(d, "..") != NULL)
+        return false;
+    return strspn(d, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
+           strlen(d);
+}
+
+/* The libexec directory next to this binary when run from the build tree. */
+static void init_find_dirs(struct init_plan *p)
+{
+    char *self = tern_self_dir();
+    if (self != NULL) {
+        char *libexec = xasprintf("%s/../libexec", self);
+        char *master = xasprintf("%s/master", libexec);
+        char *real = tern_is_executable(master) ? realpath(libexec, NULL) : NULL;
+        if (real != NULL) {
+            p->daemon_dir = real;
+            p->command_dir = xstrdup(self);
+        }
+        free(master);
+        free(libexec);
+        free(self);
+    }
+    if (p->daemon_dir == NULL) {
+        p->daemon_dir = xstrdup(TERN_LIBEXECDIR);
+        p->command_dir = xstrdup(TERN_BINDIR);
+    }
+}
+
+/*
+ * mail_owner: the invoking user; as root the default "tern", or "nobody"
+ * when no such user exists (so that a root sandbox still runs).
+ */
+static int init_find_owner(struct init_plan *p, const char *requested)
+{
+    struct passwd *pw;
+    if (requested != NULL)
+        pw = getpwnam(requested);
+    else if (getuid() != 0)
+        pw = getpwuid(getuid());
+    else if ((pw = getpwnam(INIT_ROOT_OWNER)) == NULL) {
+        msg_warn("user \"%s\" does not exist (create it with: useradd --system --no-create-home "
+                 "--shell /usr/sbin/nologin %s); using \"nobody\" as mail_owner for now, "
+                 "which is fit for a sandbox only",
+                 INIT_ROOT_OWNER, INIT_ROOT_OWNER);
+        pw = getpwnam("nobody");
+    }
+    if (pw == NULL) {
+        msg_error("cannot find the mail_owner user %s", requested ? requested : "(invoking user)");
+        return -1;
+    }
+    if (pw->pw_uid == 0) {
+        msg_error("mail_owner may not be root; use --mail-owner USER");
+        return -1;
+    }
+    p->owner = xstrdup(pw->pw_name);
+    p->uid = pw->pw_uid;
+    p->gid = pw->pw_gid;
+    return 0;
+}
+
+static int init_make_plan(const struct init_args *a, struct init_plan *p)
+{
+    if (init_check_path(a->dir) < 0 || tern_mkdir(a->dir, 0755) < 0)
+        return -1;
+    p->dir = realpath(a->dir, NULL);
+    if (p->dir == NULL) {
+        msg_error("%s: %s", a->dir, strerror(errno));
+        return -1;
+    }
+    if (init_check_path(p->dir) < 0)
+        return -1;
+    p->queue = xasprintf("%s/queue", p->dir);
+    p->mail = xasprintf("%s/mail", p->dir);
+    p->log_dir = xasprintf("%s/log", p->dir);
+    p->log_file = xasprintf("%s/tern.log", p->log_dir);
+    p->domain = a->domain ? a->domain : INIT_DEFAULT_DOMAIN;
+    if (!init_valid_domain(p->domain)) {
+        msg_error("--domain %s: not a valid domain name", p->domain);
+        return -1;
+    }
+    p->hostname = a->domain ? xasprintf("mail.%s", a->domain) : xstrdup("localhost");
+    p->port_base = a->port_base;
+    init_find_dirs(p);
+    return init_find_owner(p, a->mail_owner);
+}
+
+static void init_plan_free(struct init_plan *p)
+{
+    free(p->dir);
+    free(p->queue);
+    free(p->mail);
+    free(p->log_dir);
+    free(p->log_file);
+    free(p->daemon_dir);
+    free(p->command_dir);
+    free(p->owner);
+    free(p->hostname);
+}
+
+static char *init_main_cf(const struct init_plan *p)
+{
+    char stamp[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S UTC", &tm);
+    str_t *s = str_new(2048);
+    str_appendf(s,
+                "# main.cf - generated by `tern init` on %s.\n"
+                "# A self-contained tern instance: configuration, queue, mailboxes\n"
+                "# and log all live under %s.  Edit freely, then run\n"
+                "# `tern -c %s check` and `tern -c %s reload`.\n\n",
+                stamp, p->dir, p->dir, p->dir);
+    str_appendf(s, "config_directory = %s\n", p->dir);
+    str_appendf(s, "queue_directory = %s\n", p->queue);
+    str_appendf(s, "daemon_directory = %s\n", p->daemon_dir);
+    str_appendf(s, "command_directory = %s\n", p->command_dir);
+    str_appendf(s, "mail_owner = %s\n", p->owner);
+    str_appendf(s, "maillog_file = %s\n", p->log_file);
+    str_appendf(s, "myhostname = %s\n", p->hostname);
+    str_appendf(s, "mydomain = %s\n", p->domain);
+    str_appendf(s, "inet_interfaces = 127.0.0.1\n");
+    str_appendf(s, "\n# Mailboxes of the users created by `tern init --user`.\n");
+    str_appendf(s, "virtual_mailbox_domains = %s\n", p->domain);
+    str_appendf(s, "virtual_mailbox_base = %s\n", p->mail);
+    str_appendf(s, "virtual_mailbox_maps = texthash:%s/vmailbox\n", p->dir);
+    str_appendf(s, "virtual_uid_maps = static:%ld\n", (long)p->uid);
+    str_appendf(s, "virtual_gid_maps = static:%ld\n", (long)p->gid);
+    return str_steal(&s);
+}
+
+static void init_service_line(str_t *s, const struct tern_service *svc, const char *name,
+                              bool enabled)
+{
+    str_appendf(s, "%s%-19s %-5s %-7s %-7s %-7s %-7s %-7s %s%s%s\n", enabled ? "" : "#", name,
+                svc->type, svc->priv, svc->unpriv, svc->chroot, svc->wakeup, svc->maxproc,
+                svc->daemon, *svc->args ? " " : "", svc->args);
+}
+
+static char *init_master_cf(const struct init_plan *p)
+{
+    str_t *s = str_new(4096);
+    str_appendf(s, "# master.cf - generated by `tern init` for %s.\n"
+                   "# Services whose daemon is not in %s yet are\n"
+                   "# commented out; `tern init --force` rewrites this file.\n#\n",
+                p->dir, p->daemon_dir);
+    str_appendz(s, "# service           type  private unpriv  chroot  wakeup  maxproc command + args\n"
+                   "#                         (yes)   (yes)   (no)    (never) (100)\n");
+    for (size_t i = 0; i < tern_services_count; i++) {
+        const struct tern_service *svc = &tern_services[i];
+        char *path = xasprintf("%s/%s", p->daemon_dir, svc->daemon);
+        bool enabled = tern_is_executable(path);
+        char *name = strcmp(svc->type, "inet") == 0
+                         ? xasprintf("127.0.0.1:%ld", p->port_base + svc->port_offset)
+                         : xstrdup(svc->name);
+        if (!enabled)
+            str_appendf(s, "# enable when %s exists (%s)\n", svc->daemon, svc->name);
+        init_service_line(s, svc, name, enabled);
+        free(name);
+        free(path);
+    }
+    return str_steal(&s);
+}
+
+static int init_write_cf(const struct init_plan *p)
+{
+    char *main_cf = init_main_cf(p), *master_cf = init_master_cf(p);
+    char *main_path = xasprintf("%s/main.cf", p->dir);
+    char *master_path = xasprintf("%s/master.cf", p->dir);
+    int rc = tern_write_file(main_path, main_cf, strlen(main_cf), 0644);
+    if (rc == 0)
+        rc = tern_write_file(master_path, master_cf, strlen(master_cf), 0644);
+    free(main_cf);
+    free(master_cf);
+    free(main_path);
+    free(master_path);
+    return rc;
+}
+
+/* Directories owned by mail_owner when we are root. */
+static int init_owned_dir(const char *path, mode_t mode, const struct init_plan *p)
+{
+    if (tern_mkdir(path, mode) < 0)
+        return -1;
+    if (getuid() == 0 && chown(path, p->uid, p->gid) < 0) {
+        msg_error("chown %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int init_make_dirs(const struct init_plan *p)
+{
+    if (tern_mkdir(p->queue, 0755) < 0 || init_owned_dir(p->mail, 0700, p) < 0 ||
+        init_owned_dir(p->log_dir, 0750, p) < 0)
+        return -1;
+    return 0;
+}
+
+static int init_users(const struct init_args *a, const struct init_plan *p,
+                      struct tern_user *users)
+{
+    for (size_t i = 0; i < a->nusers; i++)
+        if (tern_user_parse(a->user_specs[i], p->domain, &users[i]) < 0)
+            return -1;
+    return tern_users_write(p->dir, users, a->nusers, p->uid, p->gid);
+}
+
+static void init_summary(const struct init_args *a, const struct init_plan *p,
+                         const struct tern_user *users)
+{
+    printf("tern: created an instance in %s\n", p->dir);
+    printf("  config     %s/main.cf, %s/master.cf\n", p->dir, p->dir);
+    printf("  queue      %s\n", p->queue);
+    printf("  mailboxes  %s\n", p->mail);
+    printf("  log        %s\n", p->log_file);
+    printf("  users      %s/users\n", p->dir);
+    printf("  daemons    %s\n", p->daemon_dir);
+    printf("  mail_owner %s, domain %s\n", p->owner, p->domain);
+    printf("services on 127.0.0.1:\n");
+    for (size_t i = 0; i < tern_services_count; i++) {
+        const struct tern_service *svc = &tern_services[i];
+        if (strcmp(svc->type, "inet") != 0)
+            continue;
+        char *path = xasprintf("%s/%s", p->daemon_dir, svc->daemon);
+        printf("  %-11s %5ld%s\n", svc->name, p->port_base + svc->port_offset,
+               tern_is_executable(path) ? "" : "  (not yet: no such daemon)");
+        free(path);
+    }
+    for (size_t i = 0; i < a->nusers; i++)
+        printf("user %s@%s%s%s\n", users[i].local, users[i].domain,
+               users[i].generated ? " password: " : "",
+               users[i].generated ? users[i].password : "");
+    printf("start it with: tern -c %s start\n", p->dir);
+}
+
+static int init_refuse_existing(const struct init_plan *p, bool force)
+{
+    char *main_path = xasprintf("%s/main.cf", p->dir);
+    struct stat st;
+    int rc = 0;
+    if (!force && lstat(main_path, &st) == 0) {
+        msg_error("%s already exists; use --force to overwrite it", main_path);
+        rc = -1;
+    }
+    free(main_path);
+    return rc;
+}
+
+static int init_port_base(struct init_args *a)
+{
+    if (a->port_base >= 0)
+        return 0;
+    if (getuid() == 0) {
+        a->port_base = 0;
+        return 0;
+    }
+    msg_error("only root may listen on the standard ports; use --port-base N "
+              "(e.g. --port-base 2000 for smtp on 2025, imap on 2143)");
+    return -1;
+}
+
+int tern_cmd_init(int argc, char **argv)
+{
+    struct init_args a = {0};
+    struct init_plan p = {0};
+    struct tern_user *users = NULL;
+    int rc = TERN_EXIT_FAIL;
+    if (init_parse_args(argc, argv, &a) < 0) {
+        rc = init_usage();
+        goto out;
+    }
+    if (init_port_base(&a) < 0 || init_make_plan(&a, &p) < 0 ||
+        init_refuse_existing(&p, a.force) < 0)
+        goto out;
+    if (p.port_base < 1024 && getuid() != 0)
+        msg_warn("ports below 1024 normally need root");
+    users = xcalloc(a.nusers + 1, sizeof(*users));
+    if (init_make_dirs(&p) < 0 || init_users(&a, &p, users) < 0 || init_write_cf(&p) < 0)
+        goto out;
+    /* Create the queue layout exactly as `tern check` would. */
+    tern_opts.config_dir = p.dir;
+    if (tern_check_instance() < 0)
+        msg_warn("the new instance did not pass `tern check`; see above");
+    init_summary(&a, &p, users);
+    rc = TERN_EXIT_OK;
+out:
+    for (size_t i = 0; users != NULL && i < a.nusers; i++)
+        tern_user_clear(&users[i]);
+    free(users);
+    free(a.user_specs);
+    init_plan_free(&p);
+    return rc;
+}
