@@ -129,6 +129,8 @@ static int check_maps(void)
     return rc;
 }
 
+static bool check_quiet;
+
 static int check_ids_lookup(struct check_ids *ids)
 {
     ids->uid = getuid();
@@ -155,7 +157,9 @@ static int check_ids_lookup(struct check_ids *ids)
     ids->drop_gid = pw->pw_gid;
     const char *group = cfg_str("setgid_group");
     struct group *gr = getgrnam(group);
-    if (gr == NULL)
+    if (gr == NULL && check_quiet)
+        msg_debug("setgid_group %s does not exist", group);
+    else if (gr == NULL)
         msg_warn("setgid_group %s does not exist; maildrop and public keep group %ld", group,
                  (long)pw->pw_gid);
     else
@@ -243,8 +247,9 @@ static int check_daemon_dir(const char *daemon_dir)
     return rc;
 }
 
-int tern_check_instance(void)
+int tern_check_instance(bool quiet)
 {
+    check_quiet = quiet;
     const char *dir = tern_opts.config_dir;
     if (config_load(dir) < 0)
         return -1;
@@ -272,7 +277,7 @@ int tern_cmd_check(int argc, char **argv)
         msg_error("usage: tern check");
         return TERN_EXIT_USAGE;
     }
-    if (tern_check_instance() < 0)
+    if (tern_check_instance(false) < 0)
         return TERN_EXIT_FAIL;
     msg_debug("%s: no problems found", tern_opts.config_dir);
     return TERN_EXIT_OK;

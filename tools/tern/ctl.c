@@ -216,12 +216,14 @@ static char *ctl_master_path(void)
     return xasprintf("%s/master", cfg_str("daemon_directory"));
 }
 
-static TERN_NORETURN void ctl_exec_master(const char *master)
+/* Become the master: "-f" keeps its log lines on stderr too (systemd, make run). */
+static int ctl_exec_master(const char *master, bool foreground)
 {
-    char *const argv[] = {(char *)"master", (char *)"-c", (char *)tern_opts.config_dir, NULL};
+    char *const argv[] = {(char *)"master", (char *)"-c", (char *)tern_opts.config_dir,
+                          foreground ? (char *)"-f" : NULL, NULL};
     setenv("MAIL_CONFIG", tern_opts.config_dir, 1);
     execv(master, argv);
-    msg_fatal("cannot execute %s: %s", master, strerror(errno));
+    return -1;
 }
 
 /* Current size of the log file, to show what master wrote after it. */
@@ -275,9 +277,7 @@ static TERN_NORETURN void ctl_child(const char *master)
         _exit(127);
     if (fd > 2)
         close(fd);
-    char *const argv[] = {(char *)"master", (char *)"-c", (char *)tern_opts.config_dir, NULL};
-    setenv("MAIL_CONFIG", tern_opts.config_dir, 1);
-    execv(master, argv);
+    ctl_exec_master(master, false);
     _exit(127);
 }
 
@@ -324,7 +324,7 @@ int tern_cmd_start(int argc, char **argv)
             return TERN_EXIT_USAGE;
         }
     }
-    if (tern_check_instance() < 0) {
+    if (tern_check_instance(true) < 0) {
         msg_error("not starting: fix the errors above (tern -c %s check)", tern_opts.config_dir);
         return TERN_EXIT_FAIL;
     }
@@ -336,7 +336,10 @@ int tern_cmd_start(int argc, char **argv)
     char *master = ctl_master_path();
     if (foreground) {
         ctl_print_listeners();
-        ctl_exec_master(master);
+        ctl_exec_master(master, true);
+        msg_error("cannot execute %s: %s", master, strerror(errno));
+        free(master);
+        return TERN_EXIT_FAIL;
     }
     int rc = ctl_start_detached(master);
     free(master);

@@ -70,6 +70,7 @@ struct init_plan {
     uid_t uid;
     gid_t gid;
     const char *domain;
+    str_t *domains; /* virtual_mailbox_domains: domain and the users' domains */
     char *hostname;
     long port_base;
 };
@@ -247,6 +248,8 @@ static void init_plan_free(struct init_plan *p)
     free(p->command_dir);
     free(p->owner);
     free(p->hostname);
+    if (p->domains != NULL)
+        str_free(&p->domains);
 }
 
 static char *init_main_cf(const struct init_plan *p)
@@ -273,7 +276,7 @@ static char *init_main_cf(const struct init_plan *p)
     str_appendf(s, "mydomain = %s\n", p->domain);
     str_appendf(s, "inet_interfaces = 127.0.0.1\n");
     str_appendf(s, "\n# Mailboxes of the users created by `tern init --user`.\n");
-    str_appendf(s, "virtual_mailbox_domains = %s\n", p->domain);
+    str_appendf(s, "virtual_mailbox_domains = %s\n", str_c(p->domains));
     str_appendf(s, "virtual_mailbox_base = %s\n", p->mail);
     str_appendf(s, "virtual_mailbox_maps = texthash:%s/vmailbox\n", p->dir);
     str_appendf(s, "virtual_uid_maps = static:%ld\n", (long)p->uid);
@@ -349,13 +352,20 @@ static int init_make_dirs(const struct init_plan *p)
     return 0;
 }
 
-static int init_users(const struct init_args *a, const struct init_plan *p,
-                      struct tern_user *users)
+static int init_parse_users(const struct init_args *a, const struct init_plan *p,
+                            struct tern_user *users)
 {
     for (size_t i = 0; i < a->nusers; i++)
         if (tern_user_parse(a->user_specs[i], p->domain, &users[i]) < 0)
             return -1;
-    return tern_users_write(p->dir, users, a->nusers, p->uid, p->gid);
+    return 0;
+}
+
+static int init_users(const struct init_args *a, struct init_plan *p, struct tern_user *users)
+{
+    p->domains = str_new(64);
+    str_appendz(p->domains, p->domain);
+    return tern_users_write(p->dir, users, a->nusers, p->uid, p->gid, p->domains);
 }
 
 static void init_summary(const struct init_args *a, const struct init_plan *p,
@@ -428,11 +438,13 @@ int tern_cmd_init(int argc, char **argv)
     if (p.port_base < 1024 && getuid() != 0)
         msg_warn("ports below 1024 normally need root");
     users = xcalloc(a.nusers + 1, sizeof(*users));
+    if (init_parse_users(&a, &p, users) < 0)
+        goto out;
     if (init_make_dirs(&p) < 0 || init_users(&a, &p, users) < 0 || init_write_cf(&p) < 0)
         goto out;
     /* Create the queue layout exactly as `tern check` would. */
     tern_opts.config_dir = p.dir;
-    if (tern_check_instance() < 0)
+    if (tern_check_instance(false) < 0)
         msg_warn("the new instance did not pass `tern check`; see above");
     init_summary(&a, &p, users);
     rc = TERN_EXIT_OK;

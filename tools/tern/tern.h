@@ -11,6 +11,7 @@
 #define TERN_TOOL_TERN_H
 
 #include "sys.h"
+#include "str.h"
 
 /* Exit codes of the tool. */
 #define TERN_EXIT_OK 0
@@ -36,8 +37,9 @@ int tern_cmd_status(int argc, char **argv);
 /*
  * Load main.cf and master.cf from tern_opts.config_dir and validate the
  * instance (what `tern check` does).  Returns 0 when it may be started.
+ * quiet turns warnings about things a sandbox may ignore into debug lines.
  */
-int tern_check_instance(void);
+int tern_check_instance(bool quiet);
 
 /* A parameter's expanded value, or fallback when the table lacks the name. */
 const char *tern_param(const char *name, const char *fallback);
@@ -87,8 +89,12 @@ struct tern_user {
 /* Parse "ADDR[:PASSWORD]" (ADDR is user or user@domain); 0 or -1 (logged). */
 int tern_user_parse(const char *spec, const char *default_domain, struct tern_user *u);
 void tern_user_clear(struct tern_user *u);
-/* Add or replace the users in DIR/users and create their Maildirs. */
+/*
+ * Add or replace the users in DIR/users, create their Maildirs and write
+ * DIR/vmailbox; the domains of all users in the file are appended to
+ * domains (space-separated, each once).
+ */
 int tern_users_write(const char *dir, struct tern_user *users, size_t count, uid_t uid,
-                     gid_t gid);
+                     gid_t gid, str_t *domains);
 
 #endif
