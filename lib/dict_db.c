@@ -120,6 +120,14 @@ static void dict_db_close(dict_t *d)
     dict_free_common(d);
 }
 
+/* Berkeley DB's own diagnostics: ours already say what failed. */
+static void dict_db_errcall(const DB_ENV *env, const char *pfx, const char *msg)
+{
+    (void)env;
+    (void)pfx;
+    msg_debug("berkeley db: %s", msg);
+}
+
 static dict_t *dict_db_start(const char *type, DBTYPE dbtype, const char *path, int flags,
                              u_int32_t oflags, char **error_r)
 {
@@ -132,6 +140,7 @@ static dict_t *dict_db_start(const char *type, DBTYPE dbtype, const char *path, 
     x->d.close = dict_db_close;
     int r = db_create(&x->db, NULL, 0);
     if (r == 0) {
+        x->db->set_errcall(x->db, dict_db_errcall);
         r = x->db->open(x->db, NULL, path, NULL, dbtype, oflags, 0600);
         if (r != 0) {
             x->db->close(x->db, 0);
