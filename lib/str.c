@@ -64,12 +64,24 @@ static int str_reserve(str_t *s, size_t n)
     return 0;
 }
 
+/* Whether p points into s's own buffer (a caller copying part of s). */
+static bool str_inside(const str_t *s, const void *p)
+{
+    uintptr_t a = (uintptr_t)p, base = (uintptr_t)s->s;
+    return p != NULL && a >= base && a < base + s->cap;
+}
+
 int str_append(str_t *s, const void *data, size_t n)
 {
+    /* data may point into s->s, which str_reserve may move. */
+    bool inside = str_inside(s, data);
+    size_t off = inside ? (size_t)((const char *)data - s->s) : 0;
     if (str_reserve(s, n) < 0)
         return -1;
+    if (inside)
+        data = s->s + off;
     if (n > 0)
-        memcpy(s->s + s->len, data, n);
+        memmove(s->s + s->len, data, n);
     s->len += n;
     s->s[s->len] = '\0';
     return 0;
@@ -113,6 +125,13 @@ int str_set(str_t *s, const void *data, size_t n)
 {
     if (s->max != 0 && n > s->max)
         return -1;
+    if (str_inside(s, data)) {
+        /* Setting s to a part of itself: no growth, but overlap. */
+        memmove(s->s, data, n);
+        s->len = n;
+        s->s[n] = '\0';
+        return 0;
+    }
     str_reset(s);
     return str_append(s, data, n);
 }
