@@ -9,11 +9,15 @@ $TERN_BUILD (default <repo>/build).
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
+
+import pathlib
 
 import pytest
 
@@ -107,15 +111,44 @@ class Instance:
 
 
 @pytest.fixture
-def inst(tmp_path):
+def inst():
+    # Not pytest's tmp_path: its parents are private to the invoking user,
+    # and a root master runs its children as mail_owner, who must get in.
+    top = tempfile.mkdtemp(prefix="tern-test-")
+    os.chmod(top, 0o755)
     base = free_port_base()
-    path = tmp_path / "inst"
-    res = tern("init", path, "--port-base", base, "--user", "alice",
-               "--user", "bob@example.org:Secret-1", check=True)
+    path = pathlib.Path(top) / "inst"
     i = Instance(path, base)
-    i.init_output = res.stdout
-    yield i
-    i.cleanup()
+    try:
+        res = tern("init", path, "--port-base", base, "--user", "alice",
+                   "--user", "bob@example.org:Secret-1", check=True)
+        i.init_output = res.stdout
+        yield i
+    finally:
+        i.cleanup()
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def add_testsvc(inst, port, maxproc=2):
+    """A listener run by the master engineer's test daemon, or skip.
+
+    master.cf names programs in daemon_directory only, so the instance
+    gets its own daemon directory: links to the built daemons plus testsvc.
+    """
+    svc = os.path.join(BUILD, "tests", "testsvc")
+    if not os.access(svc, os.X_OK):
+        pytest.skip("no testsvc test daemon built")
+    libexec = inst.dir / "libexec"
+    libexec.mkdir()
+    for name in os.listdir(LIBEXEC):
+        os.symlink(os.path.join(os.path.realpath(LIBEXEC), name), libexec / name)
+    os.symlink(os.path.realpath(svc), libexec / "testsvc")
+    main = re.sub(r"^daemon_directory = .*$", "daemon_directory = %s" % libexec,
+                  read(inst.dir / "main.cf"), flags=re.M)
+    with open(inst.dir / "main.cf", "w") as f:
+        f.write(main)
+    with open(inst.dir / "master.cf", "a") as f:
+        f.write("127.0.0.1:%d inet n - n - %d testsvc\n" % (port, maxproc))
 
 
 def read(path):
@@ -196,6 +229,7 @@ def test_init_refuses_overwrite(inst):
 
 
 def test_init_port_base_rules(tmp_path):
+    # (init writes only under tmp_path; nothing is started here)
     res = tern("init", tmp_path / "x")
     if os.getuid() == 0:
         assert res.returncode == 0
@@ -327,19 +361,15 @@ def test_start_foreground(inst):
 
 
 def test_start_with_listener(inst):
-    svc = os.path.join(BUILD, "tests", "testsvc")
-    if not os.access(svc, os.X_OK):
-        pytest.skip("no testsvc test daemon built")
     port = inst.base + 1
-    with open(inst.dir / "master.cf", "a") as f:
-        f.write("127.0.0.1:%d inet n - n - 2 %s\n" % (port, svc))
+    add_testsvc(inst, port)
     proc = subprocess.Popen([TERN, "-c", str(inst.dir), "start", "-f"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     inst.track(proc.pid)
     try:
         assert wait_for(lambda: not port_free(port), 10)
-        with socket.create_connection(("127.0.0.1", port), timeout=5):
-            pass
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            assert c.makefile("rb").readline().startswith(b"hello ")
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=15)
     finally:
@@ -352,11 +382,7 @@ def test_start_with_listener(inst):
 def test_start_failure_reported(inst):
     # Something else holds a listener's port: master fails, tern says so.
     port = inst.base + 1
-    svc = os.path.join(BUILD, "tests", "testsvc")
-    if not os.access(svc, os.X_OK):
-        pytest.skip("no testsvc test daemon built")
-    with open(inst.dir / "master.cf", "a") as f:
-        f.write("127.0.0.1:%d inet n - n - 1 %s\n" % (port, svc))
+    add_testsvc(inst, port, 1)
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", port))
         blocker.listen(1)
