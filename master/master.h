@@ -81,13 +81,13 @@ int master_make_dirs(const struct master_params *p);
 
 /* master_listen.c */
 int master_listen_open(struct master_service *svc, const struct master_params *p);
-void master_listen_close(struct master_service *svc, bool unlink_path);
+void master_listen_close(struct master_service *svc, bool retire);
 bool master_listen_same(const struct mastercf_entry *a, const struct mastercf_entry *b);
 
 /* master_service.c */
 struct master_service *master_service_new(const struct mastercf_entry *e,
                                           const struct master_params *p);
-void master_service_free(struct master_service *svc, bool unlink_path);
+void master_service_free(struct master_service *svc, bool retire);
 /* Start (first load) or reconcile (reload) the services with a master.cf. */
 int master_services_start(const struct mastercf *cf);
 void master_services_reload(const struct mastercf *cf, const struct master_params *prev);

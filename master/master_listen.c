@@ -11,6 +11,7 @@
 #include "str.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #define MASTER_BACKLOG 100
@@ -151,13 +152,21 @@ int master_listen_open(struct master_service *svc, const struct master_params *p
     return rc;
 }
 
-void master_listen_close(struct master_service *svc, bool unlink_path)
+/*
+ * Close the listeners.  retire: the service goes away, but busy children
+ * still hold copies of the descriptors, so shut the sockets down (which
+ * acts on the socket, not just master's descriptor) and remove the path.
+ */
+void master_listen_close(struct master_service *svc, bool retire)
 {
-    for (int i = 0; i < svc->nlisten; i++)
+    for (int i = 0; i < svc->nlisten; i++) {
+        if (retire && svc->conf->type != MCF_FIFO)
+            (void)shutdown(svc->listen_fds[i], SHUT_RDWR);
         close(svc->listen_fds[i]);
+    }
     xfree(svc->listen_fds);
     svc->nlisten = 0;
-    if (unlink_path && svc->sock_path != NULL)
+    if (retire && svc->sock_path != NULL)
         (void)unlink(svc->sock_path);
 }
 

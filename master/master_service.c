@@ -128,9 +128,9 @@ struct master_service *master_service_new(const struct mastercf_entry *e,
     return svc;
 }
 
-void master_service_free(struct master_service *svc, bool unlink_path)
+void master_service_free(struct master_service *svc, bool retire)
 {
-    master_listen_close(svc, unlink_path);
+    master_listen_close(svc, retire);
     master_procs_forget_service(svc);
     close(svc->status_rd);
     close(svc->status_wr);
