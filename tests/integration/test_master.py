@@ -228,3 +228,36 @@ def test_children_exit_when_master_dies(instance, port):
     inst.proc.kill()
     inst.proc.wait(5)
     assert wait_for(lambda: not pid_alive(pid), 5), "idle child outlived master"
+
+
+def test_max_use_and_max_idle_overrides(instance, ports):
+    inst = instance()
+    once, idle = ports[0], ports[1]
+    inst.master_cf(svc(once, args="-o max_use=1") + svc(idle, args="-o max_idle=1"))
+    inst.start()
+    pids = []
+    for _ in range(2):
+        c = inst.connect(once)
+        pids.append(c.hello()[0])
+        c.send("QUIT")
+        assert c.readline() == "bye"
+        c.close()
+        assert wait_for(lambda: not pid_alive(pids[-1]), 5), "max_use=1 child did not exit"
+    assert pids[0] != pids[1]
+    c = inst.connect(idle)
+    pid, _ = c.hello()
+    c.send("QUIT")
+    c.readline()
+    c.close()
+    assert wait_for(lambda: not pid_alive(pid), 5), "max_idle=1 child did not exit"
+    assert "exit status" not in inst.log_text()  # clean exits (also under LeakSanitizer)
+
+
+def test_bare_port_uses_inet_interfaces(instance, port):
+    inst = instance()
+    inst.main_cf({"inet_interfaces": "127.0.0.1", "inet_protocols": "ipv4"})
+    inst.master_cf(f"{port} inet n - n - - testsvc\n")
+    inst.start()
+    c = inst.connect(port)
+    c.hello()
+    c.close()
