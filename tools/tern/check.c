@@ -59,8 +59,8 @@ static int check_master_cf_programs(const struct mastercf *mcf, const char *daem
     int rc = 0;
     for (size_t i = 0; i < mcf->count; i++) {
         const struct mastercf_entry *e = &mcf->entries[i];
-        char *path = e->command[0] == '/' ? xstrdup(e->command)
-                                          : xasprintf("%s/%s", daemon_dir, e->command);
+        char *path =
+            e->command[0] == '/' ? xstrdup(e->command) : xasprintf("%s/%s", daemon_dir, e->command);
         if (!tern_is_executable(path)) {
             msg_error("%s, line %d: service %s: program %s does not exist or is not executable",
                       e->file, e->line, e->name, path);
@@ -124,7 +124,8 @@ static int check_maps(void)
 {
     int rc = 0;
     for (size_t i = 0; i < param_table_count; i++)
-        if (check_ends_with(param_table[i].name, "_maps") && check_maps_param(param_table[i].name) < 0)
+        if (check_ends_with(param_table[i].name, "_maps") &&
+            check_maps_param(param_table[i].name) < 0)
             rc = -1;
     return rc;
 }
@@ -218,9 +219,9 @@ static int check_queue(void)
     for (size_t i = 0; i < N_ELEMENTS(check_queue_dirs); i++) {
         char *path = xasprintf("%s/%s", queue, check_queue_dirs[i].name);
         uid_t uid = check_queue_dirs[i].root_owned ? getuid() : ids.uid;
-        gid_t gid = check_queue_dirs[i].root_owned ? getgid()
+        gid_t gid = check_queue_dirs[i].root_owned   ? getgid()
                     : check_queue_dirs[i].group_drop ? ids.drop_gid
-                                                      : ids.gid;
+                                                     : ids.gid;
         if (check_queue_dir(path, check_queue_dirs[i].mode, uid, gid) < 0)
             rc = -1;
         free(path);

@@ -60,8 +60,7 @@ pid_t tern_master_pid(void)
         msg_warn("lock test on %s: %s", path, strerror(errno));
     else if (fl.l_type != F_UNLCK)
         pid = fl.l_pid > 0 ? fl.l_pid : ctl_read_pid(fd); /* l_pid is 0 across pid namespaces */
-    msg_debug("%s: %s, pid %ld", path, fl.l_type != F_UNLCK ? "locked" : "not locked",
-              (long)pid);
+    msg_debug("%s: %s, pid %ld", path, fl.l_type != F_UNLCK ? "locked" : "not locked", (long)pid);
     close(fd);
     free(path);
     return pid;

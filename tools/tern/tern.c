@@ -28,8 +28,8 @@ static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
 } tern_commands[] = {
-    {"init", tern_cmd_init},     {"check", tern_cmd_check},   {"start", tern_cmd_start},
-    {"stop", tern_cmd_stop},     {"reload", tern_cmd_reload}, {"status", tern_cmd_status},
+    {"init", tern_cmd_init}, {"check", tern_cmd_check},   {"start", tern_cmd_start},
+    {"stop", tern_cmd_stop}, {"reload", tern_cmd_reload}, {"status", tern_cmd_status},
 };
 
 static void tern_usage(FILE *fp)
@@ -176,6 +176,10 @@ int main(int argc, char **argv)
         tern_opts.config_dir = getenv("MAIL_CONFIG");
     if (tern_opts.config_dir == NULL || *tern_opts.config_dir == '\0')
         tern_opts.config_dir = TERN_SYSCONFDIR;
+    /* Absolute, so the master may chdir and still find it on reload. */
+    char *abs_dir = realpath(tern_opts.config_dir, NULL);
+    if (abs_dir != NULL)
+        tern_opts.config_dir = abs_dir; /* lives until exit */
     for (size_t i = 0; i < N_ELEMENTS(tern_commands); i++)
         if (strcmp(argv[cmd], tern_commands[i].name) == 0)
             return tern_commands[i].run(argc - cmd - 1, argv + cmd + 1);

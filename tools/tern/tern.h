@@ -63,16 +63,16 @@ char *tern_pidfile_path(void);
 
 /* The standard services an instance offers; see init.c. */
 struct tern_service {
-    const char *name;    /* service name, for messages */
-    const char *type;    /* "inet" or "unix" */
-    int port_offset;     /* inet: standard port, added to --port-base */
-    const char *priv;    /* master.cf fields 2..6 */
+    const char *name; /* service name, for messages */
+    const char *type; /* "inet" or "unix" */
+    int port_offset;  /* inet: standard port, added to --port-base */
+    const char *priv; /* master.cf fields 2..6 */
     const char *unpriv;
     const char *chroot;
     const char *wakeup;
     const char *maxproc;
-    const char *daemon;  /* program in daemon_directory */
-    const char *args;    /* extra arguments, "" for none */
+    const char *daemon; /* program in daemon_directory */
+    const char *args;   /* extra arguments, "" for none */
 };
 
 extern const struct tern_service tern_services[];
@@ -94,7 +94,7 @@ void tern_user_clear(struct tern_user *u);
  * DIR/vmailbox; the domains of all users in the file are appended to
  * domains (space-separated, each once).
  */
-int tern_users_write(const char *dir, struct tern_user *users, size_t count, uid_t uid,
-                     gid_t gid, str_t *domains);
+int tern_users_write(const char *dir, struct tern_user *users, size_t count, uid_t uid, gid_t gid,
+                     str_t *domains);
 
 #endif

@@ -60,7 +60,8 @@ static bool user_valid_local(const char *l)
 static bool user_valid_domain(const char *d)
 {
     size_t n = strlen(d);
-    if (n == 0 || n > 253 || d[0] == '.' || d[0] == '-' || d[n - 1] == '.' || strstr(d, "..") != NULL)
+    if (n == 0 || n > 253 || d[0] == '.' || d[0] == '-' || d[n - 1] == '.' ||
+        strstr(d, "..") != NULL)
         return false;
     for (const char *p = d; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-')
@@ -236,8 +237,8 @@ static int user_write_vmailbox(const char *dir, const str_t *users_text, str_t *
     return rc;
 }
 
-int tern_users_write(const char *dir, struct tern_user *users, size_t count, uid_t uid,
-                     gid_t gid, str_t *domains)
+int tern_users_write(const char *dir, struct tern_user *users, size_t count, uid_t uid, gid_t gid,
+                     str_t *domains)
 {
     char *path = xasprintf("%s/users", dir);
     str_t *text = str_new(1024);
