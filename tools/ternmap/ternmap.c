@@ -129,8 +129,10 @@ static int ternmap_query_one(dict_t **dicts, int n, const char *key, bool with_k
         if (r < 0)
             msg_fatal("table %s: query error for \"%s\"", dict_spec(dicts[i]), key);
         if (r == 1) {
-            if (with_key)
+            if (with_key) {
                 printf("%s %s\n", key, value);
+                fflush(stdout); /* answer a reader on a pipe at once */
+            }
             else
                 printf("%s\n", value);
             return 1;
