@@ -97,6 +97,10 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/progs/%.o $(LIBTERN)
 
 # --- tests ---------------------------------------------------------------
 
+# Debian's interpreter, where install-deps puts pytest (a pyenv python3 may
+# come first in PATH).
+PYTHON ?= /usr/bin/python3
+
 SANBUILD = build/san
 SAN_ENV = ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1 \
           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -117,7 +121,7 @@ unit: $(UNIT_TESTS)
 
 integration:
 	$(SAN_ENV) TERN_BUILD=$(abspath $(BUILD)) TERN_SRC=$(CURDIR) \
-	    python3 -m pytest -q -p no:cacheprovider tests/integration
+	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 # --- fuzzing -------------------------------------------------------------
 
