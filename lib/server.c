@@ -263,6 +263,7 @@ static void server_one(int fd)
         server_trigger_conn(client);
     else
         srv.s->service(client, srv.service, srv.s->ctx);
+    (void)stream_flush(client); /* whatever the daemon left unflushed */
     stream_close(&client);
     srv.uses++;
     srv.last_active = stream_now_ms();
@@ -294,6 +295,7 @@ static void multi_drop(struct server_client *gone)
         }
     if (srv.s->disconnect != NULL)
         srv.s->disconnect(gone->stream, srv.s->ctx);
+    (void)stream_flush(gone->stream);
     stream_close(&gone->stream);
     free(gone);
     srv.last_active = stream_now_ms();
