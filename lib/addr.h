@@ -95,8 +95,8 @@ int addr_quote_local(str_t *dst, const char *local, size_t len, bool utf8);
 int addr_unquote_local(str_t *dst, const char *local, size_t len);
 
 /*
- * Split a canonical address at its last '@' (a domain never holds one)
- * into malloc'ed copies of the local part (still in external form) and
+ * Split a canonical address at its last '@' (a domain never holds one,
+ * and an '@' followed by a '"' is inside a quoted local part) into malloc'ed copies of the local part (still in external form) and
  * the domain ("" when there is no '@').
  */
 void addr_split(const char *addr, char **local_r, char **domain_r);

@@ -48,9 +48,16 @@ int addr_quote_local(str_t *dst, const char *local, size_t len, bool utf8)
     return rc;
 }
 
-void addr_split(const char *addr, char **local_r, char **domain_r)
+/* The '@' before the domain, or NULL; in "a@b" it is part of the local part. */
+static const char *domain_at(const char *addr)
 {
     const char *at = strrchr(addr, '@');
+    return at != NULL && strchr(at, '"') == NULL ? at : NULL;
+}
+
+void addr_split(const char *addr, char **local_r, char **domain_r)
+{
+    const char *at = domain_at(addr);
     if (at == NULL) {
         *local_r = xstrdup(addr);
         *domain_r = xstrdup("");
@@ -62,8 +69,8 @@ void addr_split(const char *addr, char **local_r, char **domain_r)
 
 void addr_domain_lower(char *addr)
 {
-    char *at = strrchr(addr, '@');
-    for (char *p = at != NULL ? at + 1 : addr + strlen(addr); *p != '\0'; p++)
+    const char *at = domain_at(addr);
+    for (char *p = at != NULL ? addr + (at - addr) + 1 : addr + strlen(addr); *p != '\0'; p++)
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p - 'A' + 'a');
 }

@@ -1017,6 +1017,11 @@ static void test_split_lower(void **state)
     assert_string_equal(d, "");
     free(l);
     free(d);
+    addr_split("\"e@X\"", &l, &d);
+    assert_string_equal(l, "\"e@X\"");
+    assert_string_equal(d, "");
+    free(l);
+    free(d);
     addr_split("", &l, &d);
     assert_string_equal(l, "");
     assert_string_equal(d, "");
@@ -1029,6 +1034,9 @@ static void test_split_lower(void **state)
     char a2[] = "\"A@B\"@X.ORG";
     addr_domain_lower(a2);
     assert_string_equal(a2, "\"A@B\"@x.org");
+    char a4[] = "\"E@X\"";
+    addr_domain_lower(a4);
+    assert_string_equal(a4, "\"E@X\"");
     char a3[] = "NoDomain";
     addr_domain_lower(a3);
     assert_string_equal(a3, "NoDomain");
