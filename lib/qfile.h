@@ -58,6 +58,12 @@
  * qfile_commit() returns 0; any failure (ENOSPC, EDQUOT, EIO) returns -1,
  * the file is removed, and the caller answers 4xx.
  *
+ * Before it has its ID a new file briefly exists as "tmp.PID.N" in the
+ * same directory (created O_EXCL, then renamed to the ID without
+ * replacing).  Such names are not valid queue IDs, so queue scanners skip
+ * them; one left by a crash never held an acknowledged message and may be
+ * removed when old.
+ *
  * Queue state is the directory a file is in; qfile_move() renames it and
  * fsyncs both directories.
  */
