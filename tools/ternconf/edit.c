@@ -98,7 +98,7 @@ static bool is_continuation(const char *p, const char *eol)
 static void edit_emit(str_t *out, struct edit *ed)
 {
     if (ed->value && !ed->done)
-        str_appendf(out, "%s = %s\n", ed->name, ed->value);
+        str_appendf(out, "%s =%s%s\n", ed->name, *ed->value ? " " : "", ed->value);
     ed->done = true;
 }
 
