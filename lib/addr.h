@@ -245,4 +245,20 @@ int addr_rcpt_opts_get(const struct addr_params *p, unsigned ext, struct addr_rc
                        char **error_r);
 void addr_rcpt_opts_free(struct addr_rcpt_opts *o);
 
+/*
+ * Whole-command helpers for smtpd: path, parameters and their checks in
+ * one call, with one reply code / enhanced status / reason on error (and
+ * nothing to free then).  For MAIL, SMTPUTF8 arrives on the same line, so
+ * the path may hold UTF-8 when ext offers ADDR_EXT_SMTPUTF8 and the
+ * command carries the SMTPUTF8 keyword (else 553 5.6.7); ADDR_F_MAIL is
+ * implied.  For RCPT, flags carry ADDR_F_SMTPUTF8 when the transaction's
+ * MAIL had it.
+ */
+int addr_mail_parse(const char *arg, size_t len, int flags, unsigned ext, struct addr_path *path,
+                    struct addr_mail_opts *opts, int *reply_r, const char **dsn_r,
+                    char **error_r);
+int addr_rcpt_parse(const char *arg, size_t len, int flags, unsigned ext, struct addr_path *path,
+                    struct addr_rcpt_opts *opts, int *reply_r, const char **dsn_r,
+                    char **error_r);
+
 #endif

@@ -494,3 +494,70 @@ void addr_rcpt_opts_free(struct addr_rcpt_opts *o)
     xfree(o->orcpt);
     *o = (struct addr_rcpt_opts){0};
 }
+
+/* ---- whole commands ----------------------------------------------------- */
+
+static int cmd_fail(int reply, const char *dsn, int *reply_r, const char **dsn_r)
+{
+    *reply_r = reply;
+    *dsn_r = dsn;
+    return -1;
+}
+
+/* Path then parameter list; on success both are the caller's to free. */
+static int cmd_path_params(const char *arg, size_t len, int flags, struct addr_path *path,
+                           struct addr_params *ps, int *reply_r, const char **dsn_r,
+                           char **error_r)
+{
+    if (addr_parse_path(arg, len, flags, path, error_r) < 0)
+        return cmd_fail(path->reply, path->dsn, reply_r, dsn_r);
+    if (addr_esmtp_params_parse(path->params, path->params_len, flags, ps, error_r) < 0) {
+        addr_path_free(path);
+        return cmd_fail(ps->reply, ps->dsn, reply_r, dsn_r);
+    }
+    return 0;
+}
+
+int addr_mail_parse(const char *arg, size_t len, int flags, unsigned ext, struct addr_path *path,
+                    struct addr_mail_opts *opts, int *reply_r, const char **dsn_r,
+                    char **error_r)
+{
+    struct addr_params ps;
+    *opts = (struct addr_mail_opts){0};
+    flags = (flags & ~ADDR_F_SMTPUTF8) | ADDR_F_MAIL;
+    if (ext & ADDR_EXT_SMTPUTF8)
+        flags |= ADDR_F_SMTPUTF8;
+    if (cmd_path_params(arg, len, flags, path, &ps, reply_r, dsn_r, error_r) < 0)
+        return -1;
+    int rc = addr_mail_opts_get(&ps, ext, opts, error_r);
+    addr_esmtp_params_free(&ps);
+    if (rc < 0) {
+        addr_path_free(path);
+        return cmd_fail(opts->reply, opts->dsn, reply_r, dsn_r);
+    }
+    if (path->utf8 && !opts->smtputf8) {
+        addr_path_free(path);
+        addr_mail_opts_free(opts);
+        esmtp_fail(error_r, "Must declare SMTPUTF8 to send unicode address");
+        return cmd_fail(553, "5.6.7", reply_r, dsn_r);
+    }
+    return 0;
+}
+
+int addr_rcpt_parse(const char *arg, size_t len, int flags, unsigned ext, struct addr_path *path,
+                    struct addr_rcpt_opts *opts, int *reply_r, const char **dsn_r,
+                    char **error_r)
+{
+    struct addr_params ps;
+    *opts = (struct addr_rcpt_opts){0};
+    flags &= ~ADDR_F_MAIL;
+    if (cmd_path_params(arg, len, flags, path, &ps, reply_r, dsn_r, error_r) < 0)
+        return -1;
+    int rc = addr_rcpt_opts_get(&ps, ext, opts, error_r);
+    addr_esmtp_params_free(&ps);
+    if (rc < 0) {
+        addr_path_free(path);
+        return cmd_fail(opts->reply, opts->dsn, reply_r, dsn_r);
+    }
+    return 0;
+}

@@ -3,8 +3,8 @@
  *
  * The first input byte picks the parse flags (MAIL/RCPT, SMTPUTF8, strict)
  * and the advertised extensions; the rest goes, in an exactly-sized
- * unterminated buffer, into addr_parse_path, the ESMTP parameter parser
- * and xtext.  Besides what ASan/UBSan catch, it checks invariants and
+ * unterminated buffer, into addr_parse_path, the ESMTP parameter parser,
+ * xtext and the whole-command helpers addr_mail_parse / addr_rcpt_parse.  Besides what ASan/UBSan catch, it checks invariants and
  * traps when one breaks: a parsed address is within the RFC limits, its
  * canonical form parses again to itself, quoting round-trips, and the
  * helpers accept whatever the parser produced.
@@ -157,6 +157,39 @@ static void fuzz_xtext(const char *data, size_t n)
     free(buf);
 }
 
+/* The whole-command helpers smtpd calls. */
+static void fuzz_cmd(const char *data, size_t n, int flags, unsigned ext)
+{
+    char *buf = exact(data, n);
+    struct addr_path p;
+    int reply = 0;
+    const char *dsn = NULL;
+    char *err = NULL;
+    int rc;
+    if (flags & ADDR_F_MAIL) {
+        struct addr_mail_opts o;
+        rc = addr_mail_parse(buf, n, flags, ext, &p, &o, &reply, &dsn, &err);
+        if (rc == 0) {
+            CHECK(!p.utf8 || o.smtputf8);
+            addr_mail_opts_free(&o);
+        }
+    } else {
+        struct addr_rcpt_opts o;
+        rc = addr_rcpt_parse(buf, n, flags, ext, &p, &o, &reply, &dsn, &err);
+        if (rc == 0)
+            addr_rcpt_opts_free(&o);
+    }
+    if (rc == 0) {
+        CHECK(err == NULL);
+        addr_path_free(&p);
+    } else {
+        CHECK(err != NULL && dsn != NULL);
+        CHECK(reply == 501 || reply == 553 || reply == 555);
+        free(err);
+    }
+    free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -169,5 +202,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_path(text, n, flags, ext);
     fuzz_params(text, n, flags, ext);
     fuzz_xtext(text, n);
+    fuzz_cmd(text, n, flags, ext);
     return 0;
 }

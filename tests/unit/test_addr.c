@@ -912,6 +912,73 @@ static void test_rcpt_opts(void **state)
     free(err);
 }
 
+/* ---- whole commands ------------------------------------------------------ */
+
+static void test_cmd_parse(void **state)
+{
+    (void)state;
+    static const struct {
+        bool mail;
+        const char *arg;
+        int flags;
+        unsigned ext;
+        int reply; /* 0 = success */
+        const char *dsn;
+    } cases[] = {
+        {true, "<u@x.org> SIZE=10 BODY=8BITMIME", 0, EXT_ALL, 0, NULL},
+        {true, "<>", S, EXT_ALL, 0, NULL},
+        {true, "<j\xc3\xb6rg@x.org> SMTPUTF8", 0, EXT_ALL, 0, NULL},
+        {true, "<u@x.org> SMTPUTF8 ENVID=\xc3\xb6", 0, EXT_ALL, 501, "5.5.4"},
+        {true, "<j\xc3\xb6rg@x.org>", 0, EXT_ALL, 553, "5.6.7"},
+        {true, "<j\xc3\xb6rg@x.org> SMTPUTF8", U, EXT_ALL & ~ADDR_EXT_SMTPUTF8, 553, "5.6.7"},
+        {true, "<u@x.org> FOO=1", 0, EXT_ALL, 555, "5.5.4"},
+        {true, "<u@x.org> SIZE=1 size=2", 0, EXT_ALL, 501, "5.5.4"},
+        {true, "<u@x.org> SIZE=x", 0, EXT_ALL, 501, "5.5.4"},
+        {true, "<u@x.org", 0, EXT_ALL, 501, "5.1.7"},
+        {true, "u@x.org", S, EXT_ALL, 501, "5.5.4"},
+        {false, "<u@x.org> NOTIFY=NEVER", S, ADDR_EXT_DSN, 0, NULL},
+        {false, "<u@x.org> NOTIFY=NEVER", S, 0, 555, "5.5.4"},
+        {false, "<>", 0, EXT_ALL, 501, "5.1.3"},
+        {false, "<>", M, EXT_ALL, 501, "5.1.3"},
+        {false, "<j\xc3\xb6rg@x.org>", U, EXT_ALL, 0, NULL},
+        {false, "<j\xc3\xb6rg@x.org>", 0, EXT_ALL, 553, "5.6.7"},
+        {false, "<u@x.org> A=", 0, EXT_ALL, 501, "5.5.4"},
+    };
+    for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+        size_t n = strlen(cases[i].arg);
+        char *buf = exact(cases[i].arg, n);
+        struct addr_path p;
+        struct addr_mail_opts mo;
+        struct addr_rcpt_opts ro;
+        int reply = 0;
+        const char *dsn = NULL;
+        char *err = NULL;
+        int rc = cases[i].mail ? addr_mail_parse(buf, n, cases[i].flags, cases[i].ext, &p, &mo,
+                                                 &reply, &dsn, &err)
+                               : addr_rcpt_parse(buf, n, cases[i].flags, cases[i].ext, &p, &ro,
+                                                 &reply, &dsn, &err);
+        if ((rc == 0) != (cases[i].reply == 0) || reply != cases[i].reply)
+            print_error("cmd [%s]: rc %d reply %d %s\n", cases[i].arg, rc, reply,
+                        err ? err : "");
+        if (cases[i].reply == 0) {
+            assert_int_equal(rc, 0);
+            assert_null(err);
+            addr_path_free(&p);
+            if (cases[i].mail)
+                addr_mail_opts_free(&mo);
+            else
+                addr_rcpt_opts_free(&ro);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_int_equal(reply, cases[i].reply);
+            assert_string_equal(dsn, cases[i].dsn);
+            assert_non_null(err);
+            free(err);
+        }
+        free(buf);
+    }
+}
+
 /* ---- quoting ------------------------------------------------------------- */
 
 static void test_quote_roundtrip(void **state)
@@ -1181,6 +1248,7 @@ int main(void)
         cmocka_unit_test(test_param_body_ret),  cmocka_unit_test(test_param_notify),
         cmocka_unit_test(test_param_envid_orcpt_auth),
         cmocka_unit_test(test_mail_opts),       cmocka_unit_test(test_rcpt_opts),
+        cmocka_unit_test(test_cmd_parse),
         cmocka_unit_test(test_quote_roundtrip), cmocka_unit_test(test_unquote),
         cmocka_unit_test(test_split_lower),     cmocka_unit_test(test_strip_extension),
         cmocka_unit_test(test_routing),         cmocka_unit_test(test_fqdn),
