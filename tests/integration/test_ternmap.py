@@ -21,8 +21,10 @@ def ternmap(*args, cwd=None, stdin=None, env_extra=None):
     env["MAIL_CONFIG"] = str(cwd) if cwd else env.get("MAIL_CONFIG", "/nonexistent")
     if env_extra:
         env.update(env_extra)
-    return subprocess.run([str(TERNMAP), *map(str, args)], capture_output=True, text=True,
-                          input=stdin, cwd=cwd, env=env, timeout=30)
+    r = subprocess.run([str(TERNMAP), *map(str, args)], capture_output=True, text=True,
+                       input=stdin, cwd=cwd, env=env, timeout=30)
+    assert "Sanitizer" not in r.stderr and "runtime error:" not in r.stderr, r.stderr
+    return r
 
 
 @pytest.fixture
