@@ -259,11 +259,10 @@ bool dict_is_indexed(const dict_t *d)
     return d->close == dict_indexed_close;
 }
 
-dict_t *dict_indexed_open(const struct dict_type *t, const char *type, const char *name,
-                          int flags, char **error_r)
+dict_t *dict_indexed_open(const struct dict_type *t, const char *type, const char *name, int flags,
+                          char **error_r)
 {
-    struct dict_indexed *x =
-        (struct dict_indexed *)dict_alloc(sizeof(*x), type, name, flags);
+    struct dict_indexed *x = (struct dict_indexed *)dict_alloc(sizeof(*x), type, name, flags);
     x->t = t;
     x->path = xasprintf("%s%s", name, t->suffix);
     x->d.fold = dict_folds(&x->d);

@@ -132,12 +132,12 @@ int dict_source_parse(const char *text, size_t len, const char *name, bool is_al
 /* ---- for table implementations (lib/dict_*.c) only ------------------- */
 
 struct dict {
-    char *spec;  /* "type:name" */
-    char *type;  /* "hash" */
-    char *name;  /* "/etc/tern/aliases" */
+    char *spec; /* "type:name" */
+    char *type; /* "hash" */
+    char *name; /* "/etc/tern/aliases" */
     int flags;
-    bool fold;   /* set by the type: dict_lookup lower-cases keys */
-    str_t *buf;  /* scratch for returned values */
+    bool fold;     /* set by the type: dict_lookup lower-cases keys */
+    str_t *buf;    /* scratch for returned values */
     str_t *keybuf; /* scratch for folded keys */
     int (*lookup)(dict_t *d, const char *key, const char **value_r);
     int (*iterate)(dict_t *d, dict_iter_fn fn, void *ctx); /* may be NULL */
@@ -185,9 +185,8 @@ int dict_lines(const char *text, size_t len, const char *name, struct dict_error
                dict_line_fn fn, void *ctx);
 
 /* Types in lib/dict_*.c. */
-extern const struct dict_type dict_type_hash, dict_type_btree, dict_type_lmdb,
-    dict_type_texthash, dict_type_inline, dict_type_static, dict_type_cidr,
-    dict_type_regexp;
+extern const struct dict_type dict_type_hash, dict_type_btree, dict_type_lmdb, dict_type_texthash,
+    dict_type_inline, dict_type_static, dict_type_cidr, dict_type_regexp;
 
 /* Open cidr/regexp tables from text in memory (tests, fuzzing); name is
  * used in messages as the file name. */

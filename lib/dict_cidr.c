@@ -97,22 +97,21 @@ static int dict_cidr_pattern(struct dict_cidr *x, int line, const char *s, size_
     if (slash != NULL) {
         const char *p = slash + 1, *end = s + len;
         if (p == end || end - p > 3) {
-            dict_error_add(&x->errs, x->d.name, line, "bad prefix length in \"%.*s\"", (int)len,
-                           s);
+            dict_error_add(&x->errs, x->d.name, line, "bad prefix length in \"%.*s\"", (int)len, s);
             return -1;
         }
         int v = 0;
         for (; p < end; p++) {
             if (!isdigit((unsigned char)*p)) {
-                dict_error_add(&x->errs, x->d.name, line, "bad prefix length in \"%.*s\"",
-                               (int)len, s);
+                dict_error_add(&x->errs, x->d.name, line, "bad prefix length in \"%.*s\"", (int)len,
+                               s);
                 return -1;
             }
             v = v * 10 + (*p - '0');
         }
         if (v > max) {
-            dict_error_add(&x->errs, x->d.name, line, "prefix length %d too large in \"%.*s\"",
-                           v, (int)len, s);
+            dict_error_add(&x->errs, x->d.name, line, "prefix length %d too large in \"%.*s\"", v,
+                           (int)len, s);
             return -1;
         }
         r->prefix = v;
@@ -125,8 +124,8 @@ static int dict_cidr_pattern(struct dict_cidr *x, int line, const char *s, size_
         char text[INET6_ADDRSTRLEN];
         inet_ntop(r->family, net, text, sizeof(text));
         dict_error_add(&x->errs, x->d.name, line,
-                       "non-null host address bits in \"%.*s\", perhaps use \"%s/%d\"", (int)len,
-                       s, text, r->prefix);
+                       "non-null host address bits in \"%.*s\", perhaps use \"%s/%d\"", (int)len, s,
+                       text, r->prefix);
         return -1;
     }
     return 0;

@@ -148,8 +148,8 @@ static dict_t *dict_db_start(const char *type, DBTYPE dbtype, const char *path, 
         }
     }
     if (r != 0) {
-        *error_r = xasprintf("open %s table %s: %s", type, path,
-                             r > 0 ? strerror(r) : db_strerror(r));
+        *error_r =
+            xasprintf("open %s table %s: %s", type, path, r > 0 ? strerror(r) : db_strerror(r));
         dict_db_close(&x->d);
         return NULL;
     }

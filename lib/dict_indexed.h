@@ -11,8 +11,8 @@
 const struct dict_type *dict_find_type(const char *name);
 const struct dict_type *dict_split_spec(const char *spec, char **type_r, const char **name_r,
                                         char **error_r);
-dict_t *dict_indexed_open(const struct dict_type *t, const char *type, const char *name,
-                          int flags, char **error_r);
+dict_t *dict_indexed_open(const struct dict_type *t, const char *type, const char *name, int flags,
+                          char **error_r);
 bool dict_is_indexed(const dict_t *d);
 /* Reopen if the file changed; 0 or -1 (logged). */
 int dict_indexed_refresh(dict_t *d);

@@ -67,8 +67,7 @@ static void dict_inline_entry(struct dict_inline *x, const char *s, size_t len)
         str_lower(x->d.keybuf);
     str_set(x->d.buf, v, vlen);
     if (dict_mem_put(x->mem, str_c(x->d.keybuf), str_c(x->d.buf)) == 1)
-        msg_warn("%s: duplicate entry \"%s\": keeping the first", x->d.spec,
-                 str_c(x->d.keybuf));
+        msg_warn("%s: duplicate entry \"%s\": keeping the first", x->d.spec, str_c(x->d.keybuf));
 }
 
 /* Parse the text between the outer braces. */

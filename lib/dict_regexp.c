@@ -105,8 +105,7 @@ static int dict_re_check_result(struct dict_regexp *x, int line, const struct di
             return -1;
         }
         if (r->negate) {
-            dict_error_add(&x->errs, x->d.name, line, "$%c in the result of a negated pattern",
-                           *p);
+            dict_error_add(&x->errs, x->d.name, line, "$%c in the result of a negated pattern", *p);
             return -1;
         }
         if ((size_t)(*p - '0') > r->re.re_nsub) {
@@ -240,8 +239,7 @@ static void dict_re_expand(str_t *out, const char *result, const char *key, cons
 }
 
 /* 1 match, 0 no match, -1 regexec failure (logged). */
-static int dict_re_match(dict_t *d, const struct dict_re_rule *r, const char *key,
-                         regmatch_t *pm)
+static int dict_re_match(dict_t *d, const struct dict_re_rule *r, const char *key, regmatch_t *pm)
 {
     int rc = regexec(&r->re, key, 10, pm, 0);
     if (rc != 0 && rc != REG_NOMATCH) {

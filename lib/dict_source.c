@@ -44,8 +44,7 @@ static int dict_source_plain(struct dict_source_ctx *c, const char *line, int li
 }
 
 /* Alias name: "quoted" or up to ':'; returns the text after ':' or NULL. */
-static const char *dict_source_alias_key(struct dict_source_ctx *c, const char *line,
-                                         int lineno)
+static const char *dict_source_alias_key(struct dict_source_ctx *c, const char *line, int lineno)
 {
     const char *p;
     if (*line == '"') {
@@ -80,8 +79,7 @@ static int dict_source_alias(struct dict_source_ctx *c, const char *line, int li
     if (value == NULL)
         return 0;
     if (*value == '\0') {
-        dict_error_add(&c->errs, c->name, lineno, "missing value after \"%s:\"",
-                       str_c(c->key));
+        dict_error_add(&c->errs, c->name, lineno, "missing value after \"%s:\"", str_c(c->key));
         return 0;
     }
     return c->fn(str_c(c->key), value, lineno, c->ctx);

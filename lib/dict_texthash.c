@@ -59,8 +59,8 @@ static dict_t *dict_texthash_open(const char *name, int flags, char **error_r)
     t->d.iterate = dict_texthash_iterate;
     t->d.close = dict_texthash_close;
     t->mem = dict_mem_new();
-    int r = dict_source_parse(text, len, name, (flags & DICT_FLAG_ALIAS) != 0,
-                              dict_texthash_entry, t, error_r);
+    int r = dict_source_parse(text, len, name, (flags & DICT_FLAG_ALIAS) != 0, dict_texthash_entry,
+                              t, error_r);
     free(text);
     if (r < 0) {
         dict_texthash_close(&t->d);

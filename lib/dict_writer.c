@@ -184,8 +184,8 @@ int dict_build(const char *spec, int flags, char **error_r)
         free(text);
         return -1;
     }
-    int r = dict_source_parse(text, len, name, (flags & DICT_FLAG_ALIAS) != 0, dict_build_entry,
-                              &b, error_r);
+    int r = dict_source_parse(text, len, name, (flags & DICT_FLAG_ALIAS) != 0, dict_build_entry, &b,
+                              error_r);
     free(text);
     if (r < 0 || b.failed) {
         if (*error_r == NULL)

@@ -9,8 +9,10 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *keys[] = {"10.1.2.3", "192.0.2.255", "::1", "2001:db8::1", "0.0.0.0",
-                                 "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "x"};
+    static const char *keys[] = {"10.1.2.3", "192.0.2.255",
+                                 "::1",      "2001:db8::1",
+                                 "0.0.0.0",  "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+                                 "x"};
     static bool init;
     if (!init) {
         log_open("fuzz", "/dev/null");

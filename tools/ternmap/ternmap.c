@@ -132,8 +132,7 @@ static int ternmap_query_one(dict_t **dicts, int n, const char *key, bool with_k
             if (with_key) {
                 printf("%s %s\n", key, value);
                 fflush(stdout); /* answer a reader on a pipe at once */
-            }
-            else
+            } else
                 printf("%s\n", value);
             return 1;
         }
@@ -165,7 +164,7 @@ static int ternmap_query(const struct ternmap_opts *o, char **specs, int n)
     for (int i = 0; i < n; i++)
         dicts[i] = ternmap_open(o, specs[i]);
     int found = strcmp(o->key, "-") == 0 ? ternmap_query_stdin(dicts, n)
-                                          : ternmap_query_one(dicts, n, o->key, false);
+                                         : ternmap_query_one(dicts, n, o->key, false);
     for (int i = 0; i < n; i++)
         dict_close(&dicts[i]);
     free(dicts);
