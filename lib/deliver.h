@@ -1,0 +1,79 @@
+/*
+ * deliver.h - the delivery request protocol between qmgr and delivery
+ * agents (local, virtual, smtp, ...): QUEUE_DIRECTORY/private/TRANSPORT.
+ *
+ * One request per connection (qmgr may keep an agent connection for the
+ * next request; an agent serves requests until EOF).  Wire format is
+ * attribute records (attr.h):
+ *
+ * qmgr -> agent, the request record:
+ *      request=deliver
+ *      queue_id=ID
+ *      queue_file=active/ID     (relative to queue_directory; the agent
+ *                                opens it read-only and reads the content)
+ *      sender=ADDR              (empty: null sender)
+ *      nexthop=TEXT             (from the resolver: domain or [host]:port)
+ *      envid=, ret=             (DSN, may be empty)
+ *      rcpt_count=N
+ * then N recipient records:
+ *      index=I        (the recipient's index in the queue file)
+ *      rcpt=ADDR      (address to deliver to, after canonicalisation)
+ *      orig_rcpt=ADDR (as the client gave it), orcpt=, notify=
+ *
+ * agent -> qmgr, N result records, in request order:
+ *      index=I  status=0|4|5  dsn=X.Y.Z  reason=TEXT
+ *   status 0: delivered (for local: the Maildir file is fsynced and in
+ *   new/); 4: try again later; 5: bounce.  qmgr marks recipients in the
+ *   queue file from these; a connection that breaks before a result
+ *   leaves that recipient pending (it will be retried: at least once).
+ */
+#ifndef TERN_DELIVER_H
+#define TERN_DELIVER_H
+
+#include "sys.h"
+#include "stream.h"
+
+#define DELIVER_OK 0
+#define DELIVER_TEMP 4
+#define DELIVER_PERM 5
+
+struct deliver_rcpt {
+    size_t index;
+    char *rcpt;
+    char *orig_rcpt;
+    char *orcpt;
+    char *notify;
+    /* Filled by the agent: */
+    int status;
+    char *dsn;
+    char *reason;
+};
+
+struct deliver_request {
+    char *queue_id;
+    char *queue_file;
+    char *sender;
+    char *nexthop;
+    char *envid;
+    char *ret;
+    struct deliver_rcpt *rcpts;
+    size_t nrcpts;
+};
+
+/* Free everything inside (not req itself). */
+void deliver_request_clear(struct deliver_request *req);
+
+/* qmgr side: send req, then read one result per recipient into it. */
+int deliver_request_send(stream_t *s, const struct deliver_request *req, char **error_r);
+int deliver_results_read(stream_t *s, struct deliver_request *req, char **error_r);
+
+/* agent side: read one request (ATTR_EOF style: 1 = got one, 0 = EOF,
+ * -1 = malformed), and send the results it filled in. */
+int deliver_request_read(stream_t *s, struct deliver_request *req, char **error_r);
+int deliver_results_send(stream_t *s, const struct deliver_request *req);
+
+/* Set a recipient's result (copies dsn and reason). */
+void deliver_rcpt_result(struct deliver_rcpt *r, int status, const char *dsn, const char *fmt,
+                         ...) TERN_PRINTF(4, 5);
+
+#endif
