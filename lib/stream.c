@@ -5,7 +5,10 @@
 #include "log.h"
 #include "mem.h"
 
+#include <limits.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define STREAM_BUFSIZE 16384
@@ -69,13 +72,31 @@ static ssize_t plain_read(void *ctx, int fd, void *buf, size_t len, int64_t dead
     }
 }
 
+/*
+ * One write that cannot block past what poll() promised, even on a
+ * blocking descriptor: sockets get MSG_DONTWAIT (and MSG_NOSIGNAL, so a
+ * vanished peer is EPIPE rather than a SIGPIPE death); a pipe is written
+ * at most PIPE_BUF bytes at a time (poll reports POLLOUT when that much
+ * room is free); regular files never wait for room.
+ */
+static ssize_t plain_write_once(int fd, const void *buf, size_t len)
+{
+    ssize_t n = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0 || errno != ENOTSOCK)
+        return n;
+    struct stat st;
+    if (len > PIPE_BUF && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+        len = PIPE_BUF;
+    return write(fd, buf, len);
+}
+
 static ssize_t plain_write(void *ctx, int fd, const void *buf, size_t len, int64_t deadline)
 {
     (void)ctx;
     for (;;) {
         if (stream_wait_fd(fd, POLLOUT, deadline) < 0)
             return -1;
-        ssize_t n = write(fd, buf, len);
+        ssize_t n = plain_write_once(fd, buf, len);
         if (n >= 0)
             return n;
         if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
