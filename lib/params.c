@@ -36,6 +36,8 @@
 #define T(n, d, u, mn, doc) { n, PARAM_TIME, d, u, mn, doc }
 
 const struct param_def param_table[] = {
+    S("2bounce_notice_recipient", "postmaster",
+      "Who receives a bounce that could not be returned: the failure report for mail from the null sender, which is never bounced back."),
     L("alias_database", "hash:/etc/aliases",
       "The alias databases that newaliases rebuilds. Usually the indexed tables among $alias_maps."),
     L("alias_maps", "hash:/etc/aliases",
@@ -52,6 +54,8 @@ const struct param_def param_table[] = {
       "Whether a bare host name in an address gets \".$mydomain\" appended. Off, as in current Postfix."),
     T("bounce_queue_lifetime", "5d", 'd', 0,
       "How long a bounce message that cannot be delivered stays queued before it is given up."),
+    Z("bounce_size_limit", "50000", 1,
+      "The most bytes of the original message returned in a bounce or delivery status notification; a larger message is returned as its headers only."),
     I("cleanup_recipient_limit", "10000", 1,
       "The most envelope recipients the cleanup service accepts for one message, from the envelope and from headers (sendmail -t) together."),
     S("command_directory", TERN_BINDIR,
@@ -256,6 +260,8 @@ const struct param_def param_table[] = {
       "Domains whose recipients have mailboxes that belong to no system user."),
     L("virtual_mailbox_maps", "",
       "Tables of the valid recipients in $virtual_mailbox_domains and the path of each one's Maildir (ending in '/')."),
+    S("virtual_transport", "local",
+      "The transport for recipients in $virtual_mailbox_domains, in the form transport[:nexthop]. The local delivery agent also delivers virtual mailboxes."),
     L("virtual_uid_maps", "",
       "Tables with the user ID for deliveries to virtual mailboxes, such as static:5000."),
 };
