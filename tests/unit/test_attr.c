@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 struct pair {
@@ -490,6 +491,8 @@ static int in_child(void (*fn)(void))
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        struct rlimit nocore = {0, 0}; /* no core file from a deliberate abort */
+        setrlimit(RLIMIT_CORE, &nocore);
         int devnull = open("/dev/null", O_WRONLY);
         dup2(devnull, 2); /* keep the panic line out of the test output */
         fn();

@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 static void assert_str(const str_t *s, const void *data, size_t len)
@@ -267,6 +268,8 @@ static int in_child(void (*fn)(void))
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        struct rlimit nocore = {0, 0}; /* no core file from a deliberate abort */
+        setrlimit(RLIMIT_CORE, &nocore);
         int devnull = open("/dev/null", O_WRONLY);
         dup2(devnull, 2);
         fn();
