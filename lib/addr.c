@@ -30,16 +30,7 @@ static bool is_alnum(unsigned char c)
 /* RFC 5322 atext (ASCII part). */
 static bool is_atext(unsigned char c)
 {
-    if (is_alnum(c))
-        return true;
-    switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
-    case '+': case '-': case '/': case '=': case '?': case '^': case '_':
-    case '`': case '{': case '|': case '}': case '~':
-        return true;
-    default:
-        return false;
-    }
+    return is_alnum(c) || (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
 
 /* RFC 5321 qtextSMTP (ASCII part). */
@@ -133,8 +124,7 @@ static int scan_bad_char(struct scan *sc, const char *where)
     else if (sc->s[sc->pos] >= 0x21 && sc->s[sc->pos] < 0x7f)
         snprintf(what, sizeof(what), "unexpected '%c' in %s", sc->s[sc->pos], where);
     else
-        snprintf(what, sizeof(what), "unexpected character 0x%02x in %s", sc->s[sc->pos],
-                 where);
+        snprintf(what, sizeof(what), "unexpected character 0x%02x in %s", sc->s[sc->pos], where);
     return scan_bad(sc, what);
 }
 
@@ -420,8 +410,7 @@ static void skip_spaces(struct scan *sc)
 static int syntax_fail(struct scan *sc, const char *why)
 {
     return scan_fail(sc, 501, "5.5.4", "Syntax: %s:<address>%s%s",
-                     (sc->flags & ADDR_F_MAIL) ? "MAIL FROM" : "RCPT TO", *why ? " " : "",
-                     why);
+                     (sc->flags & ADDR_F_MAIL) ? "MAIL FROM" : "RCPT TO", *why ? " " : "", why);
 }
 
 /* The path itself, bracketed or (leniently) bare. */
@@ -483,8 +472,7 @@ void addr_path_free(struct addr_path *p)
     xfree(p->domain);
 }
 
-int addr_parse_path(const char *arg, size_t len, int flags, struct addr_path *out,
-                    char **error_r)
+int addr_parse_path(const char *arg, size_t len, int flags, struct addr_path *out, char **error_r)
 {
     struct scan sc = {.s = (const unsigned char *)arg, .len = len, .flags = flags};
     *out = (struct addr_path){0};
@@ -549,8 +537,8 @@ int addr_literal_valid(const char *s, size_t len, char **error_r)
 
 bool addr_is_dot_string(const char *s, size_t len, bool utf8)
 {
-    struct scan sc = {.s = (const unsigned char *)s, .len = len,
-                      .flags = utf8 ? ADDR_F_SMTPUTF8 : 0};
+    struct scan sc = {
+        .s = (const unsigned char *)s, .len = len, .flags = utf8 ? ADDR_F_SMTPUTF8 : 0};
     bool ok = scan_dot_string(&sc, NULL) == 0 && sc.pos == len;
     free(sc.error);
     return ok;

@@ -47,14 +47,14 @@
  */
 
 struct addr_path {
-    char *addr;   /* canonical external form; "" for the null sender */
-    char *local;  /* internal (unquoted) local part; "" for the null sender */
-    char *domain; /* domain as written, literal with its [brackets]; "" if none */
-    bool null_sender;  /* the path was <> (MAIL only) */
-    bool source_route; /* an "@a,@b:" route was present and has been stripped */
-    bool quoted;       /* the canonical local part needed quoting */
-    bool utf8;         /* the address holds non-ASCII (SMTPUTF8) characters */
-    bool literal;      /* the domain is an address literal */
+    char *addr;         /* canonical external form; "" for the null sender */
+    char *local;        /* internal (unquoted) local part; "" for the null sender */
+    char *domain;       /* domain as written, literal with its [brackets]; "" if none */
+    bool null_sender;   /* the path was <> (MAIL only) */
+    bool source_route;  /* an "@a,@b:" route was present and has been stripped */
+    bool quoted;        /* the canonical local part needed quoting */
+    bool utf8;          /* the address holds non-ASCII (SMTPUTF8) characters */
+    bool literal;       /* the domain is an address literal */
     const char *params; /* ESMTP parameter text after the path (points into arg) */
     size_t params_len;  /* its length; 0 when there are none */
     int reply;          /* on error: SMTP reply code (501, 553) */
@@ -67,8 +67,7 @@ struct addr_path {
  * *out (free with addr_path_free) and returns 0; on error returns -1 with
  * out->reply, out->dsn and *error_r set and nothing to free.
  */
-int addr_parse_path(const char *arg, size_t len, int flags, struct addr_path *out,
-                    char **error_r);
+int addr_parse_path(const char *arg, size_t len, int flags, struct addr_path *out, char **error_r);
 void addr_path_free(struct addr_path *p);
 
 /* Validation of single elements; (s, len) need not be NUL-terminated. */
@@ -96,8 +95,8 @@ int addr_unquote_local(str_t *dst, const char *local, size_t len);
 
 /*
  * Split a canonical address at its last '@' (a domain never holds one,
- * and an '@' followed by a '"' is inside a quoted local part) into malloc'ed copies of the local part (still in external form) and
- * the domain ("" when there is no '@').
+ * and an '@' followed by a '"' is inside a quoted local part) into malloc'ed copies of the local
+ * part (still in external form) and the domain ("" when there is no '@').
  */
 void addr_split(const char *addr, char **local_r, char **domain_r);
 /* Lower-case the domain (after the last '@') in place; the local part is kept. */
@@ -112,8 +111,8 @@ void addr_domain_lower(char *addr);
  * *user_r and *ext_r are malloc'ed (and *delim_r, if not NULL, is the
  * character); else *user_r is a copy of local and *ext_r is NULL.
  */
-bool addr_strip_extension(const char *local, const char *delims, char **user_r,
-                          char **ext_r, char *delim_r);
+bool addr_strip_extension(const char *local, const char *delims, char **user_r, char **ext_r,
+                          char *delim_r);
 
 /* Routing found in an address (allow_untrusted_routing, anti-relay). */
 #define ADDR_ROUTE_PERCENT 0x01 /* user%other@domain */
@@ -215,13 +214,13 @@ int addr_param_auth(const char *value, char **mailbox_r, char **error_r);
 
 struct addr_mail_opts {
     bool size_set;
-    uint64_t size;         /* SIZE=, when size_set */
-    enum addr_body body;   /* BODY=, or ADDR_BODY_NONE */
-    enum addr_ret ret;     /* RET=, or ADDR_RET_NONE */
-    char *envid;           /* ENVID= decoded, or NULL */
-    bool smtputf8;         /* SMTPUTF8 given */
-    char *auth;            /* AUTH= decoded ("<>" for unknown), or NULL */
-    int reply;             /* on error: 501, 555 */
+    uint64_t size;       /* SIZE=, when size_set */
+    enum addr_body body; /* BODY=, or ADDR_BODY_NONE */
+    enum addr_ret ret;   /* RET=, or ADDR_RET_NONE */
+    char *envid;         /* ENVID= decoded, or NULL */
+    bool smtputf8;       /* SMTPUTF8 given */
+    char *auth;          /* AUTH= decoded ("<>" for unknown), or NULL */
+    int reply;           /* on error: 501, 555 */
     const char *dsn;
 };
 
@@ -255,10 +254,8 @@ void addr_rcpt_opts_free(struct addr_rcpt_opts *o);
  * MAIL had it.
  */
 int addr_mail_parse(const char *arg, size_t len, int flags, unsigned ext, struct addr_path *path,
-                    struct addr_mail_opts *opts, int *reply_r, const char **dsn_r,
-                    char **error_r);
+                    struct addr_mail_opts *opts, int *reply_r, const char **dsn_r, char **error_r);
 int addr_rcpt_parse(const char *arg, size_t len, int flags, unsigned ext, struct addr_path *path,
-                    struct addr_rcpt_opts *opts, int *reply_r, const char **dsn_r,
-                    char **error_r);
+                    struct addr_rcpt_opts *opts, int *reply_r, const char **dsn_r, char **error_r);
 
 #endif

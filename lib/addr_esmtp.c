@@ -506,8 +506,7 @@ static int cmd_fail(int reply, const char *dsn, int *reply_r, const char **dsn_r
 
 /* Path then parameter list; on success both are the caller's to free. */
 static int cmd_path_params(const char *arg, size_t len, int flags, struct addr_path *path,
-                           struct addr_params *ps, int *reply_r, const char **dsn_r,
-                           char **error_r)
+                           struct addr_params *ps, int *reply_r, const char **dsn_r, char **error_r)
 {
     if (addr_parse_path(arg, len, flags, path, error_r) < 0)
         return cmd_fail(path->reply, path->dsn, reply_r, dsn_r);
@@ -519,8 +518,7 @@ static int cmd_path_params(const char *arg, size_t len, int flags, struct addr_p
 }
 
 int addr_mail_parse(const char *arg, size_t len, int flags, unsigned ext, struct addr_path *path,
-                    struct addr_mail_opts *opts, int *reply_r, const char **dsn_r,
-                    char **error_r)
+                    struct addr_mail_opts *opts, int *reply_r, const char **dsn_r, char **error_r)
 {
     struct addr_params ps;
     *opts = (struct addr_mail_opts){0};
@@ -545,8 +543,7 @@ int addr_mail_parse(const char *arg, size_t len, int flags, unsigned ext, struct
 }
 
 int addr_rcpt_parse(const char *arg, size_t len, int flags, unsigned ext, struct addr_path *path,
-                    struct addr_rcpt_opts *opts, int *reply_r, const char **dsn_r,
-                    char **error_r)
+                    struct addr_rcpt_opts *opts, int *reply_r, const char **dsn_r, char **error_r)
 {
     struct addr_params ps;
     *opts = (struct addr_rcpt_opts){0};

@@ -82,8 +82,8 @@ static bool list_name(const char *local, size_t n)
            (n > 8 && strcasecmp(local + n - 8, "-request") == 0);
 }
 
-bool addr_strip_extension(const char *local, const char *delims, char **user_r,
-                          char **ext_r, char *delim_r)
+bool addr_strip_extension(const char *local, const char *delims, char **user_r, char **ext_r,
+                          char *delim_r)
 {
     size_t n = strlen(local);
     size_t i = n > 0 && delims != NULL ? 1 + strcspn(local + 1, delims) : n;
@@ -124,7 +124,8 @@ bool addr_is_fqdn(const char *domain)
     size_t n = strlen(domain);
     if (n > 0 && domain[0] == '[')
         return addr_literal_valid(domain, n, NULL) == 0;
-    return memchr(domain, '.', n) != NULL && addr_domain_valid(domain, n, ADDR_F_SMTPUTF8, NULL) == 0;
+    return memchr(domain, '.', n) != NULL &&
+           addr_domain_valid(domain, n, ADDR_F_SMTPUTF8, NULL) == 0;
 }
 
 /* Case-insensitive: does the tail of domain (dl) equal pat (pl)? */

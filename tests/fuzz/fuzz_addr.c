@@ -4,20 +4,20 @@
  * The first input byte picks the parse flags (MAIL/RCPT, SMTPUTF8, strict)
  * and the advertised extensions; the rest goes, in an exactly-sized
  * unterminated buffer, into addr_parse_path, the ESMTP parameter parser,
- * xtext and the whole-command helpers addr_mail_parse / addr_rcpt_parse.  Besides what ASan/UBSan catch, it checks invariants and
- * traps when one breaks: a parsed address is within the RFC limits, its
- * canonical form parses again to itself, quoting round-trips, and the
- * helpers accept whatever the parser produced.
+ * xtext and the whole-command helpers addr_mail_parse / addr_rcpt_parse.  Besides what ASan/UBSan
+ * catch, it checks invariants and traps when one breaks: a parsed address is within the RFC limits,
+ * its canonical form parses again to itself, quoting round-trips, and the helpers accept whatever
+ * the parser produced.
  */
 #include "sys.h"
 #include "addr.h"
 #include "mem.h"
 #include "str.h"
 
-#define CHECK(cond)                                                                             \
-    do {                                                                                        \
-        if (!(cond))                                                                            \
-            __builtin_trap();                                                                   \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            __builtin_trap();                                                                      \
     } while (0)
 
 static char *exact(const void *data, size_t n)

@@ -39,11 +39,26 @@ struct path_case {
     const char *params; /* on success: parameter text ("" = none) */
 };
 
-#define OK(a, f, canon) {a, f, canon, 0, NULL, NULL, NULL, 0, ""}
-#define OKP(a, f, canon, p) {a, f, canon, 0, NULL, NULL, NULL, 0, p}
-#define OKL(a, f, canon, l, d) {a, f, canon, 0, NULL, l, d, 0, ""}
-#define OKR(a, f, canon, r) {a, f, canon, 0, NULL, NULL, NULL, r, ""}
-#define BAD(a, f, code, dsn) {a, f, NULL, code, dsn, NULL, NULL, 0, NULL}
+#define OK(a, f, canon)                                                                            \
+    {                                                                                              \
+        a, f, canon, 0, NULL, NULL, NULL, 0, ""                                                    \
+    }
+#define OKP(a, f, canon, p)                                                                        \
+    {                                                                                              \
+        a, f, canon, 0, NULL, NULL, NULL, 0, p                                                     \
+    }
+#define OKL(a, f, canon, l, d)                                                                     \
+    {                                                                                              \
+        a, f, canon, 0, NULL, l, d, 0, ""                                                          \
+    }
+#define OKR(a, f, canon, r)                                                                        \
+    {                                                                                              \
+        a, f, canon, 0, NULL, NULL, NULL, r, ""                                                    \
+    }
+#define BAD(a, f, code, dsn)                                                                       \
+    {                                                                                              \
+        a, f, NULL, code, dsn, NULL, NULL, 0, NULL                                                 \
+    }
 
 static const struct path_case path_cases[] = {
     /* plain forms */
@@ -206,8 +221,14 @@ static const struct path_case path_cases[] = {
     BAD("<j\xc3\xb6rg@x.org>", M, 553, "5.6.7"),
     OKL("<j\xc3\xb6rg@x.org>", R | U, "j\xc3\xb6rg@x.org", "j\xc3\xb6rg", NULL),
     OK("<j\xc3\xb6rg@x.org>", M | U | S, "j\xc3\xb6rg@x.org"),
-    BAD("<u@b\xc3\xbc" "cher.de>", R, 553, "5.6.7"),
-    OK("<u@b\xc3\xbc" "cher.de>", R | U, "u@b\xc3\xbc" "cher.de"),
+    BAD("<u@b\xc3\xbc"
+        "cher.de>",
+        R, 553, "5.6.7"),
+    OK("<u@b\xc3\xbc"
+       "cher.de>",
+       R | U,
+       "u@b\xc3\xbc"
+       "cher.de"),
     OK("<\xe2\x82\xac@\xe4\xbe\x8b.\xe4\xb8\xad\xe5\x9b\xbd>", R | U,
        "\xe2\x82\xac@\xe4\xbe\x8b.\xe4\xb8\xad\xe5\x9b\xbd"),
     OK("<\xf0\x9f\x98\x80@x.org>", R | U, "\xf0\x9f\x98\x80@x.org"),
@@ -475,8 +496,8 @@ static void test_limits_path(void **state)
 struct param_case {
     const char *in;
     int flags;
-    int n;             /* parameters expected, -1 = must fail */
-    const char *name0; /* first keyword */
+    int n;              /* parameters expected, -1 = must fail */
+    const char *name0;  /* first keyword */
     const char *value0; /* first value (NULL = none) */
 };
 
@@ -715,8 +736,7 @@ static void test_param_notify(void **state)
         {"NEVER", 0, ADDR_NOTIFY_NEVER},
         {"never", 0, ADDR_NOTIFY_NEVER},
         {"SUCCESS", 0, ADDR_NOTIFY_SUCCESS},
-        {"SUCCESS,FAILURE,DELAY", 0,
-         ADDR_NOTIFY_SUCCESS | ADDR_NOTIFY_FAILURE | ADDR_NOTIFY_DELAY},
+        {"SUCCESS,FAILURE,DELAY", 0, ADDR_NOTIFY_SUCCESS | ADDR_NOTIFY_FAILURE | ADDR_NOTIFY_DELAY},
         {"delay,Failure", 0, ADDR_NOTIFY_DELAY | ADDR_NOTIFY_FAILURE},
         {"NEVER,SUCCESS", -1, 0},
         {"FAILURE,NEVER", -1, 0},
@@ -798,9 +818,9 @@ static void test_param_envid_orcpt_auth(void **state)
 
 /* ---- MAIL / RCPT parameter sets ------------------------------------------ */
 
-#define EXT_ALL                                                                                 \
-    (ADDR_EXT_SIZE | ADDR_EXT_8BITMIME | ADDR_EXT_BINARYMIME | ADDR_EXT_DSN |                   \
-     ADDR_EXT_SMTPUTF8 | ADDR_EXT_AUTH)
+#define EXT_ALL                                                                                    \
+    (ADDR_EXT_SIZE | ADDR_EXT_8BITMIME | ADDR_EXT_BINARYMIME | ADDR_EXT_DSN | ADDR_EXT_SMTPUTF8 |  \
+     ADDR_EXT_AUTH)
 
 static int mail_opts(const char *in, unsigned ext, struct addr_mail_opts *o, char **err)
 {
@@ -825,10 +845,9 @@ static void test_mail_opts(void **state)
     (void)state;
     struct addr_mail_opts o;
     char *err = NULL;
-    assert_int_equal(
-        mail_opts("SIZE=1000 BODY=8BITMIME RET=HDRS ENVID=abc+2Bd SMTPUTF8 AUTH=<>", EXT_ALL,
-                  &o, &err),
-        0);
+    assert_int_equal(mail_opts("SIZE=1000 BODY=8BITMIME RET=HDRS ENVID=abc+2Bd SMTPUTF8 AUTH=<>",
+                               EXT_ALL, &o, &err),
+                     0);
     assert_null(err);
     assert_true(o.size_set);
     assert_int_equal(o.size, 1000);
@@ -958,8 +977,7 @@ static void test_cmd_parse(void **state)
                                : addr_rcpt_parse(buf, n, cases[i].flags, cases[i].ext, &p, &ro,
                                                  &reply, &dsn, &err);
         if ((rc == 0) != (cases[i].reply == 0) || reply != cases[i].reply)
-            print_error("cmd [%s]: rc %d reply %d %s\n", cases[i].arg, rc, reply,
-                        err ? err : "");
+            print_error("cmd [%s]: rc %d reply %d %s\n", cases[i].arg, rc, reply, err ? err : "");
         if (cases[i].reply == 0) {
             assert_int_equal(rc, 0);
             assert_null(err);
@@ -1033,18 +1051,9 @@ static void test_unquote(void **state)
         const char *external;
         const char *internal; /* NULL = malformed */
     } cases[] = {
-        {"user", "user"},
-        {"\"user\"", "user"},
-        {"\"a\\b\"", "ab"},
-        {"\"a b\"", "a b"},
-        {"\"\"", ""},
-        {"\"abc", NULL},
-        {"a b", NULL},
-        {"", NULL},
-        {"\"a\"b", NULL},
-        {"a.\"b\"", NULL},
-        {".a", NULL},
-        {"\"a\\", NULL},
+        {"user", "user"}, {"\"user\"", "user"}, {"\"a\\b\"", "ab"}, {"\"a b\"", "a b"},
+        {"\"\"", ""},     {"\"abc", NULL},      {"a b", NULL},      {"", NULL},
+        {"\"a\"b", NULL}, {"a.\"b\"", NULL},    {".a", NULL},       {"\"a\\", NULL},
     };
     for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
         str_t *u = str_new(16);
@@ -1137,8 +1146,7 @@ static void test_strip_extension(void **state)
     for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
         char *user = NULL, *ext = (char *)"unset";
         char delim = 0;
-        bool split =
-            addr_strip_extension(cases[i].local, cases[i].delims, &user, &ext, &delim);
+        bool split = addr_strip_extension(cases[i].local, cases[i].delims, &user, &ext, &delim);
         assert_int_equal(split, cases[i].ext != NULL);
         assert_string_equal(user, cases[i].user);
         if (cases[i].ext == NULL) {
@@ -1172,11 +1180,23 @@ static void test_fqdn(void **state)
         const char *d;
         bool fqdn;
     } cases[] = {
-        {"example.com", true},   {"mail.example.com", true}, {"EXAMPLE.COM", true},
-        {"b\xc3\xbc" "cher.de", true}, {"localhost", false},  {"", false},
-        {"[192.0.2.1]", true},   {"[IPv6:::1]", true},       {"[1.2.3]", false},
-        {"a..b", false},         {".example.com", false},    {"example.com.", false},
-        {"ex_ample.com", false}, {"-a.com", false},          {"[192.0.2.1", false},
+        {"example.com", true},
+        {"mail.example.com", true},
+        {"EXAMPLE.COM", true},
+        {"b\xc3\xbc"
+         "cher.de",
+         true},
+        {"localhost", false},
+        {"", false},
+        {"[192.0.2.1]", true},
+        {"[IPv6:::1]", true},
+        {"[1.2.3]", false},
+        {"a..b", false},
+        {".example.com", false},
+        {"example.com.", false},
+        {"ex_ample.com", false},
+        {"-a.com", false},
+        {"[192.0.2.1", false},
         {"a.b c", false},
     };
     for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
@@ -1213,8 +1233,7 @@ static void test_domain_match(void **state)
     for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
         bool m = addr_domain_match(cases[i].domain, cases[i].pattern, cases[i].parent);
         if (m != cases[i].match)
-            print_error("match [%s] [%s] %d\n", cases[i].domain, cases[i].pattern,
-                        cases[i].parent);
+            print_error("match [%s] [%s] %d\n", cases[i].domain, cases[i].pattern, cases[i].parent);
         assert_int_equal(m, cases[i].match);
     }
     const char *list = "a.org, .b.org  c.net,\n\t!x.c.net hash:/etc/tern/relay /etc/file";
@@ -1239,19 +1258,30 @@ static void test_domain_match(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_path_table),      cmocka_unit_test(test_path_reparse),
-        cmocka_unit_test(test_path_flags),      cmocka_unit_test(test_path_len_bound),
-        cmocka_unit_test(test_limits_local),    cmocka_unit_test(test_limits_domain),
-        cmocka_unit_test(test_limits_path),     cmocka_unit_test(test_params_table),
-        cmocka_unit_test(test_params_limits),   cmocka_unit_test(test_params_find),
-        cmocka_unit_test(test_xtext),           cmocka_unit_test(test_param_size),
-        cmocka_unit_test(test_param_body_ret),  cmocka_unit_test(test_param_notify),
+        cmocka_unit_test(test_path_table),
+        cmocka_unit_test(test_path_reparse),
+        cmocka_unit_test(test_path_flags),
+        cmocka_unit_test(test_path_len_bound),
+        cmocka_unit_test(test_limits_local),
+        cmocka_unit_test(test_limits_domain),
+        cmocka_unit_test(test_limits_path),
+        cmocka_unit_test(test_params_table),
+        cmocka_unit_test(test_params_limits),
+        cmocka_unit_test(test_params_find),
+        cmocka_unit_test(test_xtext),
+        cmocka_unit_test(test_param_size),
+        cmocka_unit_test(test_param_body_ret),
+        cmocka_unit_test(test_param_notify),
         cmocka_unit_test(test_param_envid_orcpt_auth),
-        cmocka_unit_test(test_mail_opts),       cmocka_unit_test(test_rcpt_opts),
+        cmocka_unit_test(test_mail_opts),
+        cmocka_unit_test(test_rcpt_opts),
         cmocka_unit_test(test_cmd_parse),
-        cmocka_unit_test(test_quote_roundtrip), cmocka_unit_test(test_unquote),
-        cmocka_unit_test(test_split_lower),     cmocka_unit_test(test_strip_extension),
-        cmocka_unit_test(test_routing),         cmocka_unit_test(test_fqdn),
+        cmocka_unit_test(test_quote_roundtrip),
+        cmocka_unit_test(test_unquote),
+        cmocka_unit_test(test_split_lower),
+        cmocka_unit_test(test_strip_extension),
+        cmocka_unit_test(test_routing),
+        cmocka_unit_test(test_fqdn),
         cmocka_unit_test(test_domain_match),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
