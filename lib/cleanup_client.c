@@ -39,6 +39,7 @@ static void send_envelope(stream_t *s, const struct cleanup_envelope *env)
     put_opt(s, "sasl_method", env->sasl_method);
     put_opt(s, "sasl_username", env->sasl_username);
     put_opt(s, "tls_info", env->tls_info);
+    put_opt(s, "submit_uid", env->submit_uid);
     put_opt(s, "envid", env->envid);
     put_opt(s, "ret", env->ret);
     put_opt(s, "body", env->body);

@@ -57,6 +57,7 @@ struct cleanup_envelope {
     const char *sasl_method;
     const char *sasl_username;
     const char *tls_info;
+    const char *submit_uid;    /* pickup: the submitting user's uid ("1000") */
     const char *envid;         /* DSN ENVID (xtext-decoded) */
     const char *ret;           /* "FULL" / "HDRS" */
     const char *body;          /* "7BIT" / "8BITMIME" / "BINARYMIME" */
