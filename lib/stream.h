@@ -57,9 +57,9 @@ int stream_wait_fd(int fd, short events, int64_t deadline_ms);
 /*
  * Read one line including its "\n" into line (replacing its contents).
  * A final line without "\n" at end of input is returned as STREAM_OK.
- * Returns STREAM_TOOLONG when more than limit bytes arrive before "\n":
- * line then holds the first limit bytes and the rest of the line is still
- * unread (stream_skip_line discards it).
+ * Returns STREAM_TOOLONG when the line, counting its "\n", would be longer
+ * than limit bytes: line then holds the first limit bytes and the rest of
+ * the line is still unread (stream_skip_line discards it).
  */
 int stream_read_line(stream_t *s, str_t *line, size_t limit);
 /* Discard input up to and including the next "\n". */
