@@ -11,20 +11,6 @@
 
 #include <strings.h>
 
-static int esmtp_fail(char **error_r, const char *fmt, ...) TERN_PRINTF(2, 3);
-static int esmtp_fail(char **error_r, const char *fmt, ...)
-{
-    if (error_r != NULL) {
-        str_t *e = str_new(64);
-        va_list ap;
-        va_start(ap, fmt);
-        str_vappendf(e, fmt, ap);
-        va_end(ap);
-        *error_r = str_steal(&e);
-    }
-    return -1;
-}
-
 static bool is_alnum(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -49,11 +35,11 @@ static int scan_keyword(struct pscan *ps, char **error_r)
 {
     size_t start = ps->pos;
     if (ps->pos >= ps->len || !is_alnum(ps->s[ps->pos]))
-        return esmtp_fail(error_r, "Bad parameter keyword");
+        return error_set(error_r, "Bad parameter keyword");
     while (ps->pos < ps->len && (is_alnum(ps->s[ps->pos]) || ps->s[ps->pos] == '-'))
         ps->pos++;
     if (ps->pos - start > ADDR_PARAM_NAME_MAX)
-        return esmtp_fail(error_r, "Parameter keyword too long");
+        return error_set(error_r, "Parameter keyword too long");
     return (int)(ps->pos - start);
 }
 
@@ -72,13 +58,13 @@ static int scan_value(struct pscan *ps, char **error_r)
         if (c >= 0x80 && (ps->flags & ADDR_F_SMTPUTF8))
             n = addr_utf8_seq(ps->s + ps->pos, ps->len - ps->pos);
         if (n == 0)
-            return esmtp_fail(error_r, "Bad character in parameter value");
+            return error_set(error_r, "Bad character in parameter value");
         ps->pos += n;
     }
     if (ps->pos == start)
-        return esmtp_fail(error_r, "Empty parameter value");
+        return error_set(error_r, "Empty parameter value");
     if (ps->pos - start > ADDR_PARAM_VALUE_MAX)
-        return esmtp_fail(error_r, "Parameter value too long");
+        return error_set(error_r, "Parameter value too long");
     return (int)(ps->pos - start);
 }
 
@@ -89,7 +75,7 @@ static int scan_separator(struct pscan *ps, char **error_r)
     if (ps->pos >= ps->len)
         return 0;
     if (!is_sep(ps->s[ps->pos], strict))
-        return esmtp_fail(error_r, "Bad character after parameter");
+        return error_set(error_r, "Bad character after parameter");
     if (!strict) {
         while (ps->pos < ps->len && is_sep(ps->s[ps->pos], false))
             ps->pos++;
@@ -97,7 +83,7 @@ static int scan_separator(struct pscan *ps, char **error_r)
     }
     ps->pos++;
     if (ps->pos >= ps->len || ps->s[ps->pos] == ' ')
-        return esmtp_fail(error_r, "Stray space in parameters");
+        return error_set(error_r, "Stray space in parameters");
     return 0;
 }
 
@@ -126,7 +112,7 @@ static int scan_param(struct pscan *ps, struct addr_params *out, char **error_r)
     }
     char *name = xstrndup((const char *)ps->s + kstart, (size_t)klen);
     if (addr_esmtp_param_find(out, name) != NULL) {
-        int rc = esmtp_fail(error_r, "Duplicate parameter %s", name);
+        int rc = error_set(error_r, "Duplicate parameter %s", name);
         free(name);
         free(value);
         return rc;
@@ -151,7 +137,7 @@ int addr_esmtp_params_parse(const char *s, size_t len, int flags, struct addr_pa
     int rc = 0;
     while (rc == 0 && ps.pos < ps.len) {
         if (out->n == ADDR_PARAMS_MAX)
-            rc = esmtp_fail(error_r, "Too many parameters");
+            rc = error_set(error_r, "Too many parameters");
         else
             rc = scan_param(&ps, out, error_r);
     }
@@ -241,13 +227,13 @@ int addr_param_size(const char *value, uint64_t *size_r, char **error_r)
     uint64_t v = 0;
     size_t n = value != NULL ? strlen(value) : 0;
     if (n == 0 || n > 20)
-        return esmtp_fail(error_r, "Bad message size syntax");
+        return error_set(error_r, "Bad message size syntax");
     for (size_t i = 0; i < n; i++) {
         if (value[i] < '0' || value[i] > '9')
-            return esmtp_fail(error_r, "Bad message size syntax");
+            return error_set(error_r, "Bad message size syntax");
         if (__builtin_mul_overflow(v, 10, &v) ||
             __builtin_add_overflow(v, (uint64_t)(value[i] - '0'), &v))
-            return esmtp_fail(error_r, "Message size out of range");
+            return error_set(error_r, "Message size out of range");
     }
     *size_r = v;
     return 0;
@@ -256,7 +242,7 @@ int addr_param_size(const char *value, uint64_t *size_r, char **error_r)
 int addr_param_body(const char *value, enum addr_body *body_r, char **error_r)
 {
     if (value == NULL)
-        return esmtp_fail(error_r, "BODY needs a value");
+        return error_set(error_r, "BODY needs a value");
     if (strcasecmp(value, "7BIT") == 0)
         *body_r = ADDR_BODY_7BIT;
     else if (strcasecmp(value, "8BITMIME") == 0)
@@ -264,7 +250,7 @@ int addr_param_body(const char *value, enum addr_body *body_r, char **error_r)
     else if (strcasecmp(value, "BINARYMIME") == 0)
         *body_r = ADDR_BODY_BINARYMIME;
     else
-        return esmtp_fail(error_r, "Bad BODY value (7BIT, 8BITMIME or BINARYMIME)");
+        return error_set(error_r, "Bad BODY value (7BIT, 8BITMIME or BINARYMIME)");
     return 0;
 }
 
@@ -275,7 +261,7 @@ int addr_param_ret(const char *value, enum addr_ret *ret_r, char **error_r)
     else if (value != NULL && strcasecmp(value, "HDRS") == 0)
         *ret_r = ADDR_RET_HDRS;
     else
-        return esmtp_fail(error_r, "Bad RET value (FULL or HDRS)");
+        return error_set(error_r, "Bad RET value (FULL or HDRS)");
     return 0;
 }
 
@@ -298,21 +284,21 @@ int addr_param_notify(const char *value, unsigned *notify_r, char **error_r)
 {
     unsigned all = 0;
     if (value == NULL || *value == '\0')
-        return esmtp_fail(error_r, "NOTIFY needs a value");
+        return error_set(error_r, "NOTIFY needs a value");
     for (const char *p = value;;) {
         size_t n = strcspn(p, ",");
         unsigned bit = notify_word(p, n);
         if (bit == 0)
-            return esmtp_fail(error_r, "Bad NOTIFY value (NEVER or SUCCESS,FAILURE,DELAY)");
+            return error_set(error_r, "Bad NOTIFY value (NEVER or SUCCESS,FAILURE,DELAY)");
         if (all & bit)
-            return esmtp_fail(error_r, "Duplicate NOTIFY keyword");
+            return error_set(error_r, "Duplicate NOTIFY keyword");
         all |= bit;
         if (p[n] == '\0')
             break;
         p += n + 1;
     }
     if ((all & ADDR_NOTIFY_NEVER) && all != ADDR_NOTIFY_NEVER)
-        return esmtp_fail(error_r, "NOTIFY=NEVER cannot be combined");
+        return error_set(error_r, "NOTIFY=NEVER cannot be combined");
     *notify_r = all;
     return 0;
 }
@@ -333,11 +319,11 @@ int addr_param_envid(const char *value, char **envid_r, char **error_r)
 {
     size_t n = value != NULL ? strlen(value) : 0;
     if (n == 0)
-        return esmtp_fail(error_r, "ENVID needs a value");
+        return error_set(error_r, "ENVID needs a value");
     if (n > ADDR_ENVID_MAX)
-        return esmtp_fail(error_r, "ENVID longer than %d characters", ADDR_ENVID_MAX);
+        return error_set(error_r, "ENVID longer than %d characters", ADDR_ENVID_MAX);
     if (xtext_dup(value, n, envid_r) < 0)
-        return esmtp_fail(error_r, "Bad ENVID xtext");
+        return error_set(error_r, "Bad ENVID xtext");
     return 0;
 }
 
@@ -355,15 +341,15 @@ int addr_param_orcpt(const char *value, char **type_r, char **addr_r, char **err
 {
     size_t n = value != NULL ? strlen(value) : 0;
     if (n == 0)
-        return esmtp_fail(error_r, "ORCPT needs a value");
+        return error_set(error_r, "ORCPT needs a value");
     if (n > ADDR_ORCPT_MAX)
-        return esmtp_fail(error_r, "ORCPT longer than %d characters", ADDR_ORCPT_MAX);
+        return error_set(error_r, "ORCPT longer than %d characters", ADDR_ORCPT_MAX);
     const char *semi = strchr(value, ';');
     if (semi == NULL || !is_atom(value, (size_t)(semi - value)) || semi[1] == '\0')
-        return esmtp_fail(error_r, "Bad ORCPT syntax (addr-type;xtext)");
+        return error_set(error_r, "Bad ORCPT syntax (addr-type;xtext)");
     char *addr;
     if (xtext_dup(semi + 1, strlen(semi + 1), &addr) < 0)
-        return esmtp_fail(error_r, "Bad ORCPT xtext");
+        return error_set(error_r, "Bad ORCPT xtext");
     *type_r = xstrndup(value, (size_t)(semi - value));
     *addr_r = addr;
     return 0;
@@ -373,13 +359,13 @@ int addr_param_auth(const char *value, char **mailbox_r, char **error_r)
 {
     size_t n = value != NULL ? strlen(value) : 0;
     if (n == 0)
-        return esmtp_fail(error_r, "AUTH needs a value");
+        return error_set(error_r, "AUTH needs a value");
     if (strcmp(value, "<>") == 0) {
         *mailbox_r = xstrdup("<>");
         return 0;
     }
     if (n > ADDR_PATH_MAX * 3 || xtext_dup(value, n, mailbox_r) < 0)
-        return esmtp_fail(error_r, "Bad AUTH xtext");
+        return error_set(error_r, "Bad AUTH xtext");
     return 0;
 }
 
@@ -410,7 +396,7 @@ static int mail_one(const struct addr_param *p, unsigned ext, struct addr_mail_o
         return addr_param_auth(v, &o->auth, error_r);
     if (strcasecmp(n, "SMTPUTF8") == 0 && (ext & ADDR_EXT_SMTPUTF8)) {
         o->smtputf8 = true;
-        return v == NULL ? 0 : esmtp_fail(error_r, "SMTPUTF8 takes no value");
+        return v == NULL ? 0 : error_set(error_r, "SMTPUTF8 takes no value");
     }
     return 1;
 }
@@ -435,7 +421,7 @@ static int opts_result(int rc, const char *name, int *reply, const char **dsn, c
     *dsn = "5.5.4";
     if (rc > 0) {
         *reply = 555;
-        return esmtp_fail(error_r, "Unsupported option: %s", name);
+        return error_set(error_r, "Unsupported option: %s", name);
     }
     *reply = 501;
     return -1;
@@ -536,7 +522,7 @@ int addr_mail_parse(const char *arg, size_t len, int flags, unsigned ext, struct
     if (path->utf8 && !opts->smtputf8) {
         addr_path_free(path);
         addr_mail_opts_free(opts);
-        esmtp_fail(error_r, "Must declare SMTPUTF8 to send unicode address");
+        error_set(error_r, "Must declare SMTPUTF8 to send unicode address");
         return cmd_fail(553, "5.6.7", reply_r, dsn_r);
     }
     return 0;

@@ -10,22 +10,6 @@
 #include <grp.h>
 #include <pwd.h>
 
-static int priv_fail(char **error_r, const char *fmt, ...) TERN_PRINTF(2, 3);
-static int priv_fail(char **error_r, const char *fmt, ...)
-{
-    int saved = errno;
-    if (error_r != NULL) {
-        str_t *s = str_new(128);
-        va_list ap;
-        va_start(ap, fmt);
-        str_vappendf(s, fmt, ap);
-        va_end(ap);
-        *error_r = str_steal(&s);
-    }
-    errno = saved;
-    return -1;
-}
-
 /* A decimal id: digits only, below the (uid_t)-1 "no change" value. */
 static bool priv_parse_id(const char *s, unsigned long *id_r)
 {
@@ -94,9 +78,9 @@ static int priv_resolve(const char *user, const char *group, uid_t *uid_r, gid_t
                         char **error_r)
 {
     if (priv_lookup_user(user, uid_r, gid_r) < 0)
-        return priv_fail(error_r, "unknown user '%s'", user ? user : "");
+        return error_set(error_r, "unknown user '%s'", user ? user : "");
     if (group != NULL && priv_lookup_group(group, gid_r) < 0)
-        return priv_fail(error_r, "unknown group '%s'", group);
+        return error_set(error_r, "unknown group '%s'", group);
     return 0;
 }
 
@@ -126,12 +110,12 @@ int priv_drop_ids(uid_t uid, gid_t gid, char **error_r)
         if (uid == getuid() && uid == geteuid())
             return 0;
         errno = EPERM;
-        return priv_fail(error_r, "not running as root: cannot switch from uid %ld to uid %ld",
+        return error_set(error_r, "not running as root: cannot switch from uid %ld to uid %ld",
                          (long)geteuid(), (long)uid);
     }
     /* Nothing has changed yet if setgroups fails, so that is an error... */
     if (setgroups(1, &gid) < 0)
-        return priv_fail(error_r, "setgroups(%ld): %s", (long)gid, strerror(errno));
+        return error_set(error_r, "setgroups(%ld): %s", (long)gid, strerror(errno));
     /* ...but a half-done switch is not a state to carry on from. */
     if (setresgid(gid, gid, gid) < 0)
         msg_fatal("setresgid(%ld): %s", (long)gid, strerror(errno));
@@ -156,14 +140,14 @@ int priv_chroot(const char *dir, char **error_r)
         return 0;
     if (geteuid() != 0) {
         errno = EPERM;
-        return priv_fail(error_r, "chroot to %s needs root", dir);
+        return error_set(error_r, "chroot to %s needs root", dir);
     }
     if (chdir(dir) < 0)
-        return priv_fail(error_r, "chdir %s: %s", dir, strerror(errno));
+        return error_set(error_r, "chdir %s: %s", dir, strerror(errno));
     if (chroot(".") < 0)
-        return priv_fail(error_r, "chroot %s: %s", dir, strerror(errno));
+        return error_set(error_r, "chroot %s: %s", dir, strerror(errno));
     if (chdir("/") < 0)
-        return priv_fail(error_r, "chdir / in chroot %s: %s", dir, strerror(errno));
+        return error_set(error_r, "chdir / in chroot %s: %s", dir, strerror(errno));
     return 0;
 }
 

@@ -15,23 +15,6 @@
 #include <sys/un.h>
 #include <time.h>
 
-/* Set *error_r (if wanted) while keeping errno for the caller. */
-static int sock_fail(char **error_r, const char *fmt, ...) TERN_PRINTF(2, 3);
-static int sock_fail(char **error_r, const char *fmt, ...)
-{
-    int saved = errno;
-    if (error_r != NULL) {
-        str_t *s = str_new(128);
-        va_list ap;
-        va_start(ap, fmt);
-        str_vappendf(s, fmt, ap);
-        va_end(ap);
-        *error_r = str_steal(&s);
-    }
-    errno = saved;
-    return -1;
-}
-
 static int fd_set_flag(int fd, int getcmd, int setcmd, int flag, bool on)
 {
     int flags = fcntl(fd, getcmd);
@@ -131,14 +114,14 @@ static int inet_listen_any(const char *port, int backlog, char **error_r)
         if (saved != EAFNOSUPPORT && saved != EADDRNOTAVAIL)
             break;
     }
-    return sock_fail(error_r, "listen on *:%s: %s", port, why);
+    return error_set(error_r, "listen on *:%s: %s", port, why);
 }
 
 int inet_listen(const char *host, const char *port, int backlog, char **error_r)
 {
     if (port == NULL || *port == '\0') {
         errno = EINVAL;
-        return sock_fail(error_r, "listen: empty port");
+        return error_set(error_r, "listen: empty port");
     }
     char *name = inet_host_strip(host);
     if (name == NULL)
@@ -151,7 +134,7 @@ int inet_listen(const char *host, const char *port, int backlog, char **error_r)
     int gai = getaddrinfo(name, port, &hints, &res);
     if (gai != 0) {
         errno = EINVAL;
-        sock_fail(error_r, "listen on [%s]:%s: %s", name, port, gai_strerror(gai));
+        error_set(error_r, "listen on [%s]:%s: %s", name, port, gai_strerror(gai));
         free(name);
         return -1;
     }
@@ -159,7 +142,7 @@ int inet_listen(const char *host, const char *port, int backlog, char **error_r)
     for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
         fd = inet_listen_addr(ai, backlog, false);
     if (fd < 0)
-        sock_fail(error_r, "listen on [%s]:%s: %s", name, port, strerror(errno));
+        error_set(error_r, "listen on [%s]:%s: %s", name, port, strerror(errno));
     freeaddrinfo(res);
     free(name);
     return fd;
@@ -173,7 +156,7 @@ static int unix_addr(const char *path, struct sockaddr_un *sun, char **error_r)
     sun->sun_family = AF_UNIX;
     if (*path == '\0' || str_lcpy(sun->sun_path, path, sizeof(sun->sun_path)) < 0) {
         errno = ENAMETOOLONG;
-        return sock_fail(error_r, "socket path '%s': empty or longer than %zu bytes", path,
+        return error_set(error_r, "socket path '%s': empty or longer than %zu bytes", path,
                          sizeof(sun->sun_path) - 1);
     }
     return 0;
@@ -186,14 +169,14 @@ static int unix_remove_stale(const char *path, char **error_r)
     if (lstat(path, &st) < 0) {
         if (errno == ENOENT)
             return 0;
-        return sock_fail(error_r, "stat %s: %s", path, strerror(errno));
+        return error_set(error_r, "stat %s: %s", path, strerror(errno));
     }
     if (!S_ISSOCK(st.st_mode)) {
         errno = EEXIST;
-        return sock_fail(error_r, "%s exists and is not a socket", path);
+        return error_set(error_r, "%s exists and is not a socket", path);
     }
     if (unlink(path) < 0 && errno != ENOENT)
-        return sock_fail(error_r, "remove stale socket %s: %s", path, strerror(errno));
+        return error_set(error_r, "remove stale socket %s: %s", path, strerror(errno));
     return 0;
 }
 
@@ -204,7 +187,7 @@ int unix_listen(const char *path, int backlog, mode_t mode, char **error_r)
         return -1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return sock_fail(error_r, "socket: %s", strerror(errno));
+        return error_set(error_r, "socket: %s", strerror(errno));
     /* fchmod on a socket before bind sets the inode's mode on Linux; chmod
      * after bind is the portable way. */
     if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
@@ -220,7 +203,7 @@ fail:;
     int saved = errno;
     close(fd);
     errno = saved;
-    return sock_fail(error_r, "listen on %s: %s", path, strerror(errno));
+    return error_set(error_r, "listen on %s: %s", path, strerror(errno));
 }
 
 /* Wait for a non-blocking connect in progress; 0 or -1 with errno. */
@@ -265,13 +248,13 @@ int unix_connect(const char *path, int timeout_ms, char **error_r)
         return -1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
-        return sock_fail(error_r, "socket: %s", strerror(errno));
+        return error_set(error_r, "socket: %s", strerror(errno));
     int64_t deadline = timeout_ms > 0 ? stream_now_ms() + timeout_ms : -1;
     if (unix_connect_fd(fd, &sun, deadline) < 0 || sock_set_nonblock(fd, false) < 0) {
         int saved = errno;
         close(fd);
         errno = saved;
-        return sock_fail(error_r, "connect to %s: %s", path, strerror(errno));
+        return error_set(error_r, "connect to %s: %s", path, strerror(errno));
     }
     return fd;
 }

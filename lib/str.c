@@ -226,3 +226,18 @@ int str_lcpy(char *dst, const char *src, size_t dstsize)
     memcpy(dst, src, n + 1);
     return 0;
 }
+
+int error_set(char **error_r, const char *fmt, ...)
+{
+    int saved = errno;
+    if (error_r != NULL) {
+        str_t *e = str_new(64);
+        va_list ap;
+        va_start(ap, fmt);
+        str_vappendf(e, fmt, ap);
+        va_end(ap);
+        *error_r = str_steal(&e);
+    }
+    errno = saved;
+    return -1;
+}

@@ -59,6 +59,13 @@ char *xasprintf(const char *fmt, ...) TERN_PRINTF(1, 2);
  */
 void str_append_printable(str_t *s, const void *data, size_t n, size_t limit);
 
+/*
+ * The error_r convention: set *error_r (when error_r is not NULL) to a
+ * newly allocated message, keep errno as it was, and return -1, so a
+ * failing function can end with "return error_set(error_r, ...);".
+ */
+int error_set(char **error_r, const char *fmt, ...) TERN_PRINTF(2, 3);
+
 /* Bounded C-string copy that always terminates; returns -1 on truncation. */
 int str_lcpy(char *dst, const char *src, size_t dstsize);
 
