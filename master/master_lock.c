@@ -8,6 +8,7 @@
 #include "master.h"
 #include "log.h"
 #include "mem.h"
+#include "pidlock.h"
 #include "str.h"
 
 #include <fcntl.h>
@@ -15,11 +16,6 @@
 
 static int lock_fd = -1;
 static char *lock_path;
-
-static char *pid_path(const char *queue_dir)
-{
-    return xasprintf("%s/pid/master.pid", queue_dir);
-}
 
 /* mkdir -p for one level; an existing directory is fine. */
 static int make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, bool chown_it)
@@ -65,21 +61,9 @@ int master_make_dirs(const struct master_params *p)
     return rc;
 }
 
-/* Read the pid stored in the lock file (for messages), 0 if unknown. */
-static pid_t lock_read_pid(int fd)
-{
-    char buf[32];
-    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    long v = strtol(buf, NULL, 10);
-    return v > 0 ? (pid_t)v : 0;
-}
-
 int master_lock_acquire(const char *queue_dir)
 {
-    char *path = pid_path(queue_dir);
+    char *path = pidlock_path(queue_dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) {
         msg_error("open %s: %s", path, strerror(errno));
@@ -90,7 +74,7 @@ int master_lock_acquire(const char *queue_dir)
     if (fcntl(fd, F_SETLK, &fl) < 0) {
         if (errno == EAGAIN || errno == EACCES) {
             struct flock probe = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-            pid_t other = fcntl(fd, F_GETLK, &probe) == 0 ? probe.l_pid : lock_read_pid(fd);
+            pid_t other = fcntl(fd, F_GETLK, &probe) == 0 ? probe.l_pid : pidlock_read_pid(fd);
             msg_error("the master for queue directory %s is already running (pid %ld)",
                       queue_dir, (long)other);
         } else {
@@ -125,15 +109,5 @@ void master_lock_release(void)
 
 pid_t master_lock_probe(const char *queue_dir)
 {
-    char *path = pid_path(queue_dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    free(path);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : -1;
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    pid_t pid = -1;
-    if (fcntl(fd, F_GETLK, &fl) == 0)
-        pid = fl.l_type == F_UNLCK ? 0 : fl.l_pid;
-    close(fd);
-    return pid;
+    return pidlock_holder(queue_dir);
 }

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "mastercf.h"
 #include "mem.h"
+#include "pidlock.h"
 #include "str.h"
 #include "tern.h"
 
@@ -29,41 +30,13 @@
 
 char *tern_pidfile_path(void)
 {
-    return xasprintf("%s/pid/master.pid", cfg_str("queue_directory"));
-}
-
-/* The pid written in the file, 0 if unreadable. */
-static pid_t ctl_read_pid(int fd)
-{
-    char buf[32];
-    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    long v = strtol(buf, NULL, 10);
-    return v > 0 ? (pid_t)v : 0;
+    return pidlock_path(cfg_str("queue_directory"));
 }
 
 pid_t tern_master_pid(void)
 {
-    char *path = tern_pidfile_path();
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    pid_t pid = 0;
-    if (fd < 0) {
-        if (errno != ENOENT)
-            msg_warn("open %s: %s", path, strerror(errno));
-        free(path);
-        return 0;
-    }
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    if (fcntl(fd, F_GETLK, &fl) < 0)
-        msg_warn("lock test on %s: %s", path, strerror(errno));
-    else if (fl.l_type != F_UNLCK)
-        pid = fl.l_pid > 0 ? fl.l_pid : ctl_read_pid(fd); /* l_pid is 0 across pid namespaces */
-    msg_debug("%s: %s, pid %ld", path, fl.l_type != F_UNLCK ? "locked" : "not locked", (long)pid);
-    close(fd);
-    free(path);
-    return pid;
+    pid_t pid = pidlock_holder(cfg_str("queue_directory"));
+    return pid > 0 ? pid : 0;
 }
 
 static void ctl_sleep_ms(int ms)
