@@ -130,12 +130,16 @@ FUZZBUILD = build/fuzz
 
 fuzz:
 	$(MAKE) BUILD=$(FUZZBUILD) SAN=fuzz CC=clang fuzz-bin
-	@set -e; for f in $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRCS)); do \
+	@fail=0; for f in $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRCS)); do \
 	    echo "== $$f ($(FUZZ_SECONDS)s)"; mkdir -p $(FUZZBUILD)/corpus/$$f; \
 	    seeds=tests/fuzz/corpus/$$f; [ -d $$seeds ] || seeds=; \
-	    $(FUZZBUILD)/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
-	        $(FUZZBUILD)/corpus/$$f $$seeds 2>&1 | tail -n 2; \
-	done
+	    if $(FUZZBUILD)/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	        $(FUZZBUILD)/corpus/$$f $$seeds > $(FUZZBUILD)/$$f.log 2>&1; then \
+	        tail -n 1 $(FUZZBUILD)/$$f.log; \
+	    else \
+	        tail -n 40 $(FUZZBUILD)/$$f.log; echo "$$f FAILED"; fail=1; \
+	    fi; \
+	done; exit $$fail
 
 fuzz-bin: $(patsubst tests/fuzz/%.c,$(FUZZBUILD)/%,$(FUZZ_SRCS))
 .PHONY: fuzz-bin
