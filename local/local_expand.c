@@ -10,7 +10,7 @@
  *   anything else   (found in an expansion) is forwarded via cleanup.
  *
  * Expansion items (alias values, .forward and :include: files) are
- * comma-separated: addresses, "|command", "/file", "/maildir/",
+ * comma-separated (not inside double quotes): addresses, "|command", "/file", "/maildir/",
  * ":include:/path" and "\user" (that user's mailbox, no more lookups).
  * Nesting is bounded by LOCAL_MAX_DEPTH and the number of destinations by
  * LOCAL_MAX_TARGETS.  An alias or .forward that leads back to a name
@@ -369,6 +369,29 @@ static void local_item(struct local_rcpt_state *st, char *item, const struct loc
     }
 }
 
+/* Split one line at commas outside double quotes ("|cmd a,b" stays whole). */
+static void local_expand_line(struct local_rcpt_state *st, const char *line,
+                              const struct local_id *id, int depth)
+{
+    str_t *s = str_new(64);
+    bool quoted = false;
+    for (const char *p = line;; p++) {
+        if (*p == '"')
+            quoted = !quoted;
+        if (*p == '\0' || (*p == ',' && !quoted)) {
+            str_trim(s);
+            if (str_len(s) > 0)
+                local_item(st, s->s, id, depth);
+            str_reset(s);
+            if (*p == '\0')
+                break;
+            continue;
+        }
+        str_appendc(s, *p);
+    }
+    str_free(&s);
+}
+
 void local_expand_list(struct local_rcpt_state *st, const char *text, const struct local_id *id,
                        int depth)
 {
@@ -379,15 +402,7 @@ void local_expand_list(struct local_rcpt_state *st, const char *text, const stru
             line++;
         if (*line == '#')
             continue;
-        char *isave = NULL;
-        for (char *it = strtok_r(line, ",", &isave); it; it = strtok_r(NULL, ",", &isave)) {
-            str_t *s = str_new(64);
-            str_setz(s, it);
-            str_trim(s);
-            if (str_len(s) > 0)
-                local_item(st, s->s, id, depth);
-            str_free(&s);
-        }
+        local_expand_line(st, line, id, depth);
     }
     free(copy);
 }

@@ -278,6 +278,25 @@ def test_alias_to_two_addresses(env):
     assert len(env.maildir_new("example.com/bob")) == 2
 
 
+TERNMAP = os.path.join(BUILD, "bin", "ternmap")
+
+
+@pytest.mark.skipif(not os.access(TERNMAP, os.X_OK), reason="ternmap not built")
+def test_hash_aliases_built_from_aliases_format(env):
+    src = os.path.join(env.inst.conf, "aliases.src")
+    with open(src, "w") as f:
+        f.write("# comment\nTeam: alice@example.com,\n  bob@example.com\n"
+                "\"quoted name\": bob@example.com\n")
+    r = subprocess.run([TERNMAP, "-c", env.inst.conf, "-A", "hash:" + src],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    env.start(alias_maps="hash:" + src)
+    res = env.deliver(["team@localhost", '"quoted name"@localhost'])
+    assert [x["status"] for x in res] == ["0", "0"], res
+    assert len(env.maildir_new("example.com/alice")) == 1
+    assert len(env.maildir_new("example.com/bob")) == 2
+
+
 def test_alias_with_extension(env):
     env.write_aliases("team: bob@example.com\n")
     env.start()
@@ -288,7 +307,7 @@ def test_alias_with_extension(env):
 
 def test_alias_to_command(env):
     out = os.path.join(env.out, "cmd.txt")
-    env.write_aliases(f'cmd: "|cat > {out}; echo $RECIPIENT >> {out}"\n'
+    env.write_aliases(f'cmd: "|cat > {out}; echo $RECIPIENT, >> {out}"\n'
                       "tempfail: |exit 75\n"
                       "permfail: |exit 3\n")
     env.start()
@@ -296,7 +315,7 @@ def test_alias_to_command(env):
     assert res[0]["status"] == "0", res
     text = read(out)
     assert text.startswith("Return-Path: <sender@example.org>\nDelivered-To: cmd@localhost\n")
-    assert text.endswith(MESSAGE + "cmd@localhost\n")
+    assert text.endswith(MESSAGE + "cmd@localhost,\n")
     if is_root():
         assert os.stat(out).st_uid == env.uid
     res = env.deliver(["tempfail@localhost", "permfail@localhost"])
