@@ -174,6 +174,7 @@ void smtp_data_init(struct smtp_data *d, enum smtp_data_mode mode, bool bare_lf_
     d->mode = mode;
     d->bare_lf_ok = bare_lf_ok || mode == SMTP_DATA_RAW;
     d->bol = true;
+    d->bol_crlf = true;
 }
 
 /* One byte outside the dot states; false on a forbidden bare LF. */
@@ -184,6 +185,7 @@ static bool smtp_data_byte(struct smtp_data *d, char c, str_t *out)
         if (c == '\n') {
             (void)str_appendc(out, '\n');
             d->bol = true;
+            d->bol_crlf = true;
             return true;
         }
         d->saw_bare_cr = true;
@@ -200,6 +202,7 @@ static bool smtp_data_byte(struct smtp_data *d, char c, str_t *out)
             return false;
         (void)str_appendc(out, '\n');
         d->bol = true;
+        d->bol_crlf = false; /* "\n.\r\n" must not end the message */
         return true;
     }
     (void)str_appendc(out, c);
@@ -222,8 +225,13 @@ static int smtp_data_dot(struct smtp_data *d, char c, str_t *out)
         return smtp_data_byte(d, c, out) ? SMTP_DATA_MORE : SMTP_DATA_BARE_LF;
     }
     d->dot = 0;
-    if (c == '\n')
+    if (c == '\n' && d->bol_crlf)
         return SMTP_DATA_END;
+    if (c == '\n') { /* ".\r\n" after a bare LF: a content line "." */
+        (void)str_appendc(out, '.');
+        d->cr = true;
+        return smtp_data_byte(d, c, out) ? SMTP_DATA_MORE : SMTP_DATA_BARE_LF;
+    }
     /* ".\r" then something else: the dot was stuffing, the CR is bare. */
     d->cr = true;
     d->bol = false;

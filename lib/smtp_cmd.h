@@ -79,7 +79,8 @@ enum smtp_data_status {
 
 /*
  * Decoder state.  Only <CR><LF>.<CR><LF> ends a message: a "." line ended
- * by a bare LF, or preceded by a bare CR, is content (no SMTP smuggling).
+ * by a bare LF, or preceded by a bare CR or a bare LF, is content (no SMTP
+ * smuggling).
  * A bare CR is kept as a content byte.  A bare LF is a line end when
  * bare_lf_ok, else an error.
  */
@@ -87,6 +88,7 @@ struct smtp_data {
     enum smtp_data_mode mode;
     bool bare_lf_ok;
     bool bol;        /* at the beginning of a line */
+    bool bol_crlf;   /* ... of a line that follows a CRLF (or the start) */
     bool cr;         /* a CR was seen and its successor is not yet known */
     int dot;         /* DOT mode: 1 after "." at bol, 2 after ".\r" at bol */
     bool saw_bare_lf;

@@ -120,6 +120,8 @@ static void test_data_table(void **state)
         /* smuggling attempts never end the message */
         {"a\r\n.\nMAIL\r\n", SMTP_DATA_DOT, false, SMTP_DATA_BARE_LF, "a\n.", 5},
         {"a\n.\nb\r\n", SMTP_DATA_DOT, true, SMTP_DATA_MORE, "a\n.\nb\n", 0},
+        {"a\n.\r\nb\r\n.\r\n", SMTP_DATA_DOT, true, SMTP_DATA_END, "a\n.\nb\n", 0},
+        {"\n.\r\n", SMTP_DATA_DOT, true, SMTP_DATA_MORE, "\n.\n", 0},
         {"a\r.\r\nb\r\n", SMTP_DATA_DOT, false, SMTP_DATA_MORE, "a\r.\nb\n", 0},
         {"a\r\n.\rb\r\n", SMTP_DATA_DOT, false, SMTP_DATA_MORE, "a\n\rb\n", 0},
         {"a\r\r\n", SMTP_DATA_DOT, false, SMTP_DATA_MORE, "a\r\n", 0},
