@@ -44,7 +44,7 @@ const struct tern_service tern_services[] = {
     {"imap", "inet", 143, "n", "-", "n", "-", "-", "imapd", ""},
     {"imaps", "inet", 993, "n", "-", "n", "-", "-", "imapd", "-o imapd_tls_wrappermode=yes"},
     {"pickup", "unix", 0, "n", "-", "n", "60", "1", "pickup", ""},
-    {"cleanup", "unix", 0, "n", "-", "n", "-", "0", "cleanup", ""},
+    {"cleanup", "unix", 0, "-", "-", "n", "-", "0", "cleanup", ""},
     {"qmgr", "unix", 0, "n", "-", "n", "300", "1", "qmgr", ""},
     {"bounce", "unix", 0, "-", "-", "n", "-", "0", "bounce", ""},
     {"smtp", "unix", 0, "-", "-", "n", "-", "-", "smtp", ""},
