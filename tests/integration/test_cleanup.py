@@ -372,3 +372,36 @@ def test_multi_chunk_large_message(env):
     assert r["status"] == 0
     q = env.qfile(r["queue_id"])
     assert q["content"].decode().endswith("\n\n" + body)
+
+
+def test_wakes_qmgr(env):
+    """After a commit cleanup writes "A" to public/qmgr (here a test listener)."""
+    path = os.path.join(env.queue, "public", "qmgr")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(path)
+    os.chmod(path, 0o666)
+    lsock.listen(5)
+    lsock.settimeout(10)
+    try:
+        r = env.submit(MSG)
+        assert r["status"] == 0
+        conn, _ = lsock.accept()
+        conn.settimeout(5)
+        assert conn.recv(10) == b"A"
+        conn.close()
+    finally:
+        lsock.close()
+        os.unlink(path)
+    # Without a listener the message is still accepted.
+    r = env.submit(MSG)
+    assert r["status"] == 0
+
+
+def test_ipv6_client_and_hostile_helo(env):
+    r = env.submit(MSG, "-h", "evil\nX-Injected: yes (x)", "-a", "2001:db8::1", "-n", "unknown")
+    assert r["status"] == 0
+    content = env.qfile(r["queue_id"])["content"].decode()
+    first = content.split("\n\tby ")[0]
+    assert first == "Received: from evil?X-Injected:?yes??x? (unknown [IPv6:2001:db8::1])"
+    assert "\nX-Injected" not in content
