@@ -24,6 +24,8 @@ CLEANUP = os.path.join(LIBEXEC, "cleanup")
 pytestmark = pytest.mark.skipif(not os.path.exists(SMTPD), reason="smtpd not built")
 
 HOST = "mx.example.com"
+QUEUES = ("incoming", "active", "deferred", "hold", "corrupt", "defer", "bounce", "private",
+          "public", "pid", "maildrop")
 
 
 def have_cleanup():
@@ -106,8 +108,11 @@ def start(instance, port, extra=None, with_cleanup=True):
     inst.main_cf(params)
     rows = f"127.0.0.1:{port} inet n - n - - smtpd\n"
     if with_cleanup and have_cleanup():
-        rows += "cleanup unix n - n - 0 cleanup\n"
+        rows += "cleanup unix - - n - 0 cleanup\n"
     inst.master_cf(rows)
+    for q in QUEUES:
+        os.makedirs(os.path.join(inst.queue, q), mode=0o700, exist_ok=True)
+        os.chown(os.path.join(inst.queue, q), inst.owner_uid, -1)
     inst.start(wait_port=port)
     return inst
 
@@ -468,6 +473,8 @@ def test_full_transaction_smtplib(smtp):
         qid = text.split()[-1].decode()
     assert inst.wait_log(rf"{qid}: client=unknown\[127\.0\.0\.1\]")
     assert wait_for(lambda: queued_files(inst), 5)
+    data = b"".join(open(f, "rb").read() for f in queued_files(inst))
+    assert b".leading dot\nbody\n" in data and b"..leading" not in data and b"\r\n" not in data
 
 
 def test_swaks_transaction(smtp):
