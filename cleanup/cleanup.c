@@ -72,10 +72,10 @@ static void state_free(struct cleanup_state *st)
         free(st->rcpts[i].orcpt);
     }
     free(st->rcpts);
-    char **strs[] = {&st->origin, &st->sender, &st->client_name, &st->client_addr,
-                     &st->client_port, &st->helo, &st->protocol, &st->sasl_method,
-                     &st->sasl_username, &st->envid, &st->ret, &st->submit_uid,
-                     &st->message_id, &st->why, &st->dsn, &st->reason};
+    char **strs[] = {&st->origin,        &st->sender, &st->client_name, &st->client_addr,
+                     &st->client_port,   &st->helo,   &st->protocol,    &st->sasl_method,
+                     &st->sasl_username, &st->envid,  &st->ret,         &st->submit_uid,
+                     &st->message_id,    &st->why,    &st->dsn,         &st->reason};
     for (size_t i = 0; i < N_ELEMENTS(strs); i++)
         xfree(*strs[i]);
 }
@@ -121,8 +121,7 @@ static int read_content(struct cleanup_state *st, stream_t *client)
         }
         int s = stream_read_exact(client, buf, (size_t)n);
         if (s != STREAM_OK) {
-            msg_info("%s: lost connection in content: %s", cleanup_log_id(st),
-                     stream_strstatus(s));
+            msg_info("%s: lost connection in content: %s", cleanup_log_id(st), stream_strstatus(s));
             break;
         }
         take_chunk(st, buf, (size_t)n);

@@ -52,27 +52,27 @@ struct cleanup_state {
     struct timeval arrival;
     /* content */
     header_reader_t *reader;
-    str_t *headers;    /* processed header section, until the file exists */
-    uint64_t size;     /* content bytes received */
-    long hops;         /* Received: headers seen */
+    str_t *headers; /* processed header section, until the file exists */
+    uint64_t size;  /* content bytes received */
+    long hops;      /* Received: headers seen */
     bool seen_msgid, seen_date, seen_from;
-    char *message_id;  /* printable, for the log */
+    char *message_id; /* printable, for the log */
     /* queue file */
     qfile_writer_t *w;
     char id[QUEUE_ID_SIZE];
     bool hold, discard;
-    char *why;         /* the header_checks match for hold/discard logs */
+    char *why; /* the header_checks match for hold/discard logs */
     /* outcome: the first failure sticks */
-    int status;        /* CLEANUP_STAT_* */
+    int status; /* CLEANUP_STAT_* */
     char *dsn, *reason;
-    bool logged;       /* the failure has been logged already */
+    bool logged; /* the failure has been logged already */
 };
 
 /* cleanup_envelope.c */
 int cleanup_read_envelope(struct cleanup_state *st, stream_t *client);
 /* Add a recipient (from the envelope or a header); 0, or -1 over the limit. */
-int cleanup_add_rcpt(struct cleanup_state *st, const char *addr, size_t len,
-                     const char *orcpt, unsigned notify);
+int cleanup_add_rcpt(struct cleanup_state *st, const char *addr, size_t len, const char *orcpt,
+                     unsigned notify);
 /* "addr", or "addr@$myorigin" when it has no domain (malloc'ed). */
 char *cleanup_qualify(const struct cleanup_state *st, const char *addr, size_t len);
 

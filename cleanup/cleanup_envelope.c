@@ -13,7 +13,9 @@
 #define ENV_MAX_VALUE 4096 /* longest envelope attribute value */
 
 static const struct attr_limits env_limits = {
-    .max_name = 64, .max_value = ENV_MAX_VALUE, .max_attrs = 64,
+    .max_name = 64,
+    .max_value = ENV_MAX_VALUE,
+    .max_attrs = 64,
 };
 
 char *cleanup_qualify(const struct cleanup_state *st, const char *addr, size_t len)
@@ -32,8 +34,8 @@ static bool addr_ok(const char *a, size_t len)
     return true;
 }
 
-int cleanup_add_rcpt(struct cleanup_state *st, const char *addr, size_t len,
-                     const char *orcpt, unsigned notify)
+int cleanup_add_rcpt(struct cleanup_state *st, const char *addr, size_t len, const char *orcpt,
+                     unsigned notify)
 {
     char *q = cleanup_qualify(st, addr, len);
     for (size_t i = 0; i < st->nrcpt; i++) {
@@ -106,14 +108,14 @@ static int read_rcpt(struct cleanup_state *st, stream_t *client, struct attr_lis
         msg_warn("recipient record: %s", err);
         return -1;
     }
-    if (attr_get_str(l, "rcpt", &addr) < 0 || attr_get_str_opt(l, "orcpt", NULL, &orcpt) < 0
-        || attr_get_str_opt(l, "notify", NULL, &notify) < 0) {
+    if (attr_get_str(l, "rcpt", &addr) < 0 || attr_get_str_opt(l, "orcpt", NULL, &orcpt) < 0 ||
+        attr_get_str_opt(l, "notify", NULL, &notify) < 0) {
         msg_warn("recipient record: %s", attr_error(l));
         return -1;
     }
-    if (addr[0] == '\0' || !addr_ok(addr, strlen(addr))
-        || (orcpt != NULL && !addr_ok(orcpt, strlen(orcpt)))
-        || (notify != NULL && parse_notify(notify, &bits) < 0)) {
+    if (addr[0] == '\0' || !addr_ok(addr, strlen(addr)) ||
+        (orcpt != NULL && !addr_ok(orcpt, strlen(orcpt))) ||
+        (notify != NULL && parse_notify(notify, &bits) < 0)) {
         msg_warn("recipient record: malformed rcpt, orcpt or notify");
         return -1;
     }
@@ -127,26 +129,26 @@ static int read_rcpt(struct cleanup_state *st, stream_t *client, struct attr_lis
 static int parse_envelope(struct cleanup_state *st, struct attr_list *l, long long *nrcpt_r)
 {
     const char *req, *origin, *sender;
-    if (attr_get_str(l, "request", &req) < 0 || attr_get_str(l, "origin", &origin) < 0
-        || attr_get_str(l, "sender", &sender) < 0
-        || attr_get_int_range(l, "rcpt_count", 0, (long long)st->cf->rcpt_limit, nrcpt_r) < 0
-        || opt_copy(l, "client_name", &st->client_name) < 0
-        || opt_copy(l, "client_addr", &st->client_addr) < 0
-        || opt_copy(l, "client_port", &st->client_port) < 0
-        || opt_copy(l, "helo_name", &st->helo) < 0
-        || opt_copy(l, "protocol", &st->protocol) < 0
-        || opt_copy(l, "sasl_method", &st->sasl_method) < 0
-        || opt_copy(l, "sasl_username", &st->sasl_username) < 0
-        || opt_copy(l, "envid", &st->envid) < 0 || opt_copy(l, "ret", &st->ret) < 0
-        || opt_copy(l, "submit_uid", &st->submit_uid) < 0
-        || opt_bool(l, "local_submission", &st->local_submission) < 0
-        || opt_bool(l, "extract_recipients", &st->extract) < 0
-        || opt_bool(l, "smtputf8", &st->smtputf8) < 0) {
+    if (attr_get_str(l, "request", &req) < 0 || attr_get_str(l, "origin", &origin) < 0 ||
+        attr_get_str(l, "sender", &sender) < 0 ||
+        attr_get_int_range(l, "rcpt_count", 0, (long long)st->cf->rcpt_limit, nrcpt_r) < 0 ||
+        opt_copy(l, "client_name", &st->client_name) < 0 ||
+        opt_copy(l, "client_addr", &st->client_addr) < 0 ||
+        opt_copy(l, "client_port", &st->client_port) < 0 ||
+        opt_copy(l, "helo_name", &st->helo) < 0 || opt_copy(l, "protocol", &st->protocol) < 0 ||
+        opt_copy(l, "sasl_method", &st->sasl_method) < 0 ||
+        opt_copy(l, "sasl_username", &st->sasl_username) < 0 ||
+        opt_copy(l, "envid", &st->envid) < 0 || opt_copy(l, "ret", &st->ret) < 0 ||
+        opt_copy(l, "submit_uid", &st->submit_uid) < 0 ||
+        opt_bool(l, "local_submission", &st->local_submission) < 0 ||
+        opt_bool(l, "extract_recipients", &st->extract) < 0 ||
+        opt_bool(l, "smtputf8", &st->smtputf8) < 0) {
         msg_warn("envelope record: %s", attr_error(l));
         return -1;
     }
-    if (strcmp(req, "submit") != 0 || (strcmp(origin, "smtpd") != 0 && strcmp(origin, "pickup") != 0
-                                       && strcmp(origin, "bounce") != 0)) {
+    if (strcmp(req, "submit") != 0 ||
+        (strcmp(origin, "smtpd") != 0 && strcmp(origin, "pickup") != 0 &&
+         strcmp(origin, "bounce") != 0)) {
         msg_warn("envelope record: bad request or origin");
         return -1;
     }

@@ -31,8 +31,8 @@ static void log_action(struct cleanup_state *st, const char *what, const char *f
                        const char *text)
 {
     char *ctx = cleanup_log_context(st);
-    msg_info("%s: %s: header %s %s%s%s", cleanup_log_id(st), what, field, ctx,
-             text[0] ? ": " : "", text);
+    msg_info("%s: %s: header %s %s%s%s", cleanup_log_id(st), what, field, ctx, text[0] ? ": " : "",
+             text);
     free(ctx);
 }
 
@@ -91,13 +91,15 @@ static int apply_action(struct cleanup_state *st, const char *result, const char
         rc = 1;
     } else if (wl == 4 && strncasecmp(result, "WARN", 4) == 0) {
         log_action(st, "warning", field, ptext);
-    } else if (wl == 7 && strncasecmp(result, "PREPEND", 7) == 0 && header_name_len(text, strlen(text)) > 0) {
+    } else if (wl == 7 && strncasecmp(result, "PREPEND", 7) == 0 &&
+               header_name_len(text, strlen(text)) > 0) {
         str_appendf(prepend, "%s\n", ptext);
-    } else if (wl == 7 && strncasecmp(result, "REPLACE", 7) == 0 && header_name_len(text, strlen(text)) > 0) {
+    } else if (wl == 7 && strncasecmp(result, "REPLACE", 7) == 0 &&
+               header_name_len(text, strlen(text)) > 0) {
         str_appendf(prepend, "%s\n", ptext);
         rc = 1;
-    } else if (!((wl == 2 && strncasecmp(result, "OK", 2) == 0)
-                 || (wl == 5 && strncasecmp(result, "DUNNO", 5) == 0))) {
+    } else if (!((wl == 2 && strncasecmp(result, "OK", 2) == 0) ||
+                 (wl == 5 && strncasecmp(result, "DUNNO", 5) == 0))) {
         msg_warn("%s: header_checks: unsupported action \"%.*s\" ignored", cleanup_log_id(st),
                  (int)(wl < 40 ? wl : 40), result);
     }
@@ -157,12 +159,14 @@ static int inspect(struct cleanup_state *st, const char *data, size_t len)
     if (header_name_is(data, len, "message-id") || header_name_is(data, len, "resent-message-id")) {
         st->seen_msgid = true;
         if (st->message_id == NULL && header_name_is(data, len, "message-id"))
-            st->message_id = field_printable(value, vl < CLEANUP_MSGID_LOG_MAX ? vl : CLEANUP_MSGID_LOG_MAX);
+            st->message_id =
+                field_printable(value, vl < CLEANUP_MSGID_LOG_MAX ? vl : CLEANUP_MSGID_LOG_MAX);
     }
     st->seen_date |= header_name_is(data, len, "date") || header_name_is(data, len, "resent-date");
     st->seen_from |= header_name_is(data, len, "from") || header_name_is(data, len, "resent-from");
     bool bcc = header_name_is(data, len, "bcc");
-    if (st->extract && (bcc || header_name_is(data, len, "to") || header_name_is(data, len, "cc"))) {
+    if (st->extract &&
+        (bcc || header_name_is(data, len, "to") || header_name_is(data, len, "cc"))) {
         if (header_addr_list(value, vl, take_rcpt, st) < 0)
             return -1;
     }
@@ -178,8 +182,8 @@ static int on_field(struct cleanup_state *st, const char *data, size_t len)
         drop = c < 0 ? -1 : (drop || c);
     }
     int rc = drop < 0 ? -1 : 0;
-    if (rc == 0 && (str_append(st->headers, str_c(prepend), str_len(prepend)) < 0
-                    || (!drop && str_append(st->headers, data, len) < 0))) {
+    if (rc == 0 && (str_append(st->headers, str_c(prepend), str_len(prepend)) < 0 ||
+                    (!drop && str_append(st->headers, data, len) < 0))) {
         cleanup_fail(st, CLEANUP_STAT_PERM, "5.3.4", "message header too large");
         rc = -1;
     }
@@ -198,12 +202,12 @@ static void add_missing(struct cleanup_state *st)
         struct tm tm;
         gmtime_r(&st->arrival.tv_sec, &tm);
         str_appendf(st->headers, "Message-ID: <%04d%02d%02d%02d%02d%02d.%s@%s>\n",
-                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                    tm.tm_sec, st->id, st->cf->myhostname);
+                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                    st->id, st->cf->myhostname);
         free(st->message_id);
-        st->message_id = xasprintf("<%04d%02d%02d%02d%02d%02d.%s@%s>", tm.tm_year + 1900,
-                                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                                   st->id, st->cf->myhostname);
+        st->message_id =
+            xasprintf("<%04d%02d%02d%02d%02d%02d.%s@%s>", tm.tm_year + 1900, tm.tm_mon + 1,
+                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, st->id, st->cf->myhostname);
     }
     if (!st->seen_date) {
         str_appendz(st->headers, "Date: ");

@@ -57,8 +57,9 @@ static void received_header(struct cleanup_state *st, str_t *out)
     } else {
         str_appendz(out, "by ");
         put_token(out, st->cf->myhostname, "localhost");
-        if (st->submit_uid != NULL && strspn(st->submit_uid, "0123456789") == strlen(st->submit_uid)
-            && strlen(st->submit_uid) < 12)
+        if (st->submit_uid != NULL &&
+            strspn(st->submit_uid, "0123456789") == strlen(st->submit_uid) &&
+            strlen(st->submit_uid) < 12)
             str_appendf(out, " (tern, from userid %s)", st->submit_uid);
         else
             str_appendz(out, " (tern)");
@@ -78,20 +79,24 @@ static void received_header(struct cleanup_state *st, str_t *out)
 static int write_envelope(struct cleanup_state *st, char **err)
 {
     struct qfile_client c = {
-        .name = st->client_name, .addr = st->client_addr, .port = st->client_port,
-        .helo = st->helo, .protocol = st->protocol, .sasl_method = st->sasl_method,
+        .name = st->client_name,
+        .addr = st->client_addr,
+        .port = st->client_port,
+        .helo = st->helo,
+        .protocol = st->protocol,
+        .sasl_method = st->sasl_method,
         .sasl_username = st->sasl_username,
     };
-    if (qfile_write_arrival(st->w, &st->arrival, err) < 0
-        || qfile_write_sender(st->w, st->sender, err) < 0
-        || qfile_write_client(st->w, &c, err) < 0
-        || qfile_write_dsn(st->w, st->envid, st->ret, err) < 0
-        || (st->smtputf8 && qfile_write_attr(st->w, "smtputf8", "1", err) < 0)
-        || qfile_write_attr(st->w, "origin", st->origin, err) < 0)
+    if (qfile_write_arrival(st->w, &st->arrival, err) < 0 ||
+        qfile_write_sender(st->w, st->sender, err) < 0 || qfile_write_client(st->w, &c, err) < 0 ||
+        qfile_write_dsn(st->w, st->envid, st->ret, err) < 0 ||
+        (st->smtputf8 && qfile_write_attr(st->w, "smtputf8", "1", err) < 0) ||
+        qfile_write_attr(st->w, "origin", st->origin, err) < 0)
         return -1;
     for (size_t i = 0; i < st->nrcpt; i++) {
         struct qfile_rcpt_spec r = {
-            .address = st->rcpts[i].addr, .orcpt = st->rcpts[i].orcpt,
+            .address = st->rcpts[i].addr,
+            .orcpt = st->rcpts[i].orcpt,
             .notify = st->rcpts[i].notify,
         };
         if (qfile_write_rcpt(st->w, &r, err) < 0)

@@ -14,10 +14,10 @@
 
 struct cleanup_client {
     stream_t *s;
-    char *buf;       /* pending content, up to CLEANUP_CHUNK_MAX bytes */
+    char *buf; /* pending content, up to CLEANUP_CHUNK_MAX bytes */
     size_t used;
     uint64_t total;
-    bool failed;     /* a write failed: the reply will not come */
+    bool failed; /* a write failed: the reply will not come */
 };
 
 static void put_opt(stream_t *s, const char *name, const char *value)
@@ -122,8 +122,7 @@ uint64_t cleanup_size(const cleanup_t *h)
     return h->total;
 }
 
-static void result_set(struct cleanup_result *res, int status, const char *dsn,
-                       const char *reason)
+static void result_set(struct cleanup_result *res, int status, const char *dsn, const char *reason)
 {
     res->status = status;
     res->queue_id[0] = '\0';
@@ -151,12 +150,12 @@ static void read_reply(cleanup_t *h, struct cleanup_result *res)
     if (attr_read(h->s, l, NULL, &err) < 0) {
         msg_warn("cleanup reply: %s", err);
         result_set(res, CLEANUP_STAT_TEMP, "4.3.0", "queue file write error");
-    } else if (attr_get_int_range(l, "status", 0, 5, &status) < 0
-               || (status != 0 && status != 4 && status != 5)
-               || attr_get_str_opt(l, "queue_id", "", &qid) < 0
-               || attr_get_str_opt(l, "dsn", NULL, &dsn) < 0
-               || attr_get_str_opt(l, "reason", "", &reason) < 0
-               || (status == 0 && !queue_id_valid(qid))) {
+    } else if (attr_get_int_range(l, "status", 0, 5, &status) < 0 ||
+               (status != 0 && status != 4 && status != 5) ||
+               attr_get_str_opt(l, "queue_id", "", &qid) < 0 ||
+               attr_get_str_opt(l, "dsn", NULL, &dsn) < 0 ||
+               attr_get_str_opt(l, "reason", "", &reason) < 0 ||
+               (status == 0 && !queue_id_valid(qid))) {
         msg_warn("cleanup reply: malformed: %s", attr_error(l));
         result_set(res, CLEANUP_STAT_TEMP, "4.3.0", "queue file write error");
     } else {

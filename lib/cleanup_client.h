@@ -47,35 +47,35 @@ struct cleanup_rcpt {
 };
 
 struct cleanup_envelope {
-    const char *origin;        /* "smtpd", "pickup" or "bounce" (required) */
-    const char *sender;        /* "" or NULL: the null sender <> */
-    const char *client_name;   /* each of these may be NULL (not sent) */
+    const char *origin;      /* "smtpd", "pickup" or "bounce" (required) */
+    const char *sender;      /* "" or NULL: the null sender <> */
+    const char *client_name; /* each of these may be NULL (not sent) */
     const char *client_addr;
     const char *client_port;
     const char *helo_name;
-    const char *protocol;      /* "ESMTP", "LOCAL", ... */
+    const char *protocol; /* "ESMTP", "LOCAL", ... */
     const char *sasl_method;
     const char *sasl_username;
     const char *tls_info;
-    const char *submit_uid;    /* pickup: the submitting user's uid ("1000") */
-    const char *envid;         /* DSN ENVID (xtext-decoded) */
-    const char *ret;           /* "FULL" / "HDRS" */
-    const char *body;          /* "7BIT" / "8BITMIME" / "BINARYMIME" */
+    const char *submit_uid; /* pickup: the submitting user's uid ("1000") */
+    const char *envid;      /* DSN ENVID (xtext-decoded) */
+    const char *ret;        /* "FULL" / "HDRS" */
+    const char *body;       /* "7BIT" / "8BITMIME" / "BINARYMIME" */
     bool smtputf8;
-    bool local_submission;     /* add Message-ID/Date/From when missing */
-    bool extract_recipients;   /* sendmail -t */
+    bool local_submission;   /* add Message-ID/Date/From when missing */
+    bool extract_recipients; /* sendmail -t */
     const struct cleanup_rcpt *rcpts;
     size_t rcpt_count;
     /* Connection: NULL = cfg_str("queue_directory") + "/private/cleanup". */
     const char *service_path;
-    int timeout;               /* seconds per operation; 0 = 300 */
+    int timeout; /* seconds per operation; 0 = 300 */
 };
 
 struct cleanup_result {
-    int status;                     /* CLEANUP_STAT_OK / _TEMP / _PERM */
-    char queue_id[QUEUE_ID_SIZE];   /* "" unless status 0 */
-    char dsn[16];                   /* "2.0.0", "4.3.0", "5.3.4", ... */
-    char reason[512];               /* printable text, may be "" */
+    int status;                   /* CLEANUP_STAT_OK / _TEMP / _PERM */
+    char queue_id[QUEUE_ID_SIZE]; /* "" unless status 0 */
+    char dsn[16];                 /* "2.0.0", "4.3.0", "5.3.4", ... */
+    char reason[512];             /* printable text, may be "" */
 };
 
 /* Connect and send the envelope; NULL with a malloc'ed *error_r. */

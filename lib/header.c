@@ -84,8 +84,8 @@ static int reader_emit_field(header_reader_t *r)
 static int reader_end(header_reader_t *r, enum header_end why)
 {
     r->end = why;
-    if (reader_emit(r, HEADER_EV_END, NULL, 0) < 0
-        || reader_emit(r, HEADER_EV_BODY, str_c(r->cur), str_len(r->cur)) < 0)
+    if (reader_emit(r, HEADER_EV_END, NULL, 0) < 0 ||
+        reader_emit(r, HEADER_EV_BODY, str_c(r->cur), str_len(r->cur)) < 0)
         return -1;
     str_reset(r->cur);
     r->state = RD_BODY;
@@ -184,8 +184,8 @@ int header_reader_finish(header_reader_t *r)
 static size_t header_scan(const char *line, size_t len, size_t *colon_r)
 {
     size_t n = 0;
-    while (n < len && (unsigned char)line[n] >= 33 && (unsigned char)line[n] <= 126
-           && line[n] != ':')
+    while (n < len && (unsigned char)line[n] >= 33 && (unsigned char)line[n] <= 126 &&
+           line[n] != ':')
         n++;
     if (n == 0)
         return 0;
@@ -251,10 +251,10 @@ int header_unfold(str_t *dst, const char *text, size_t len)
 /* ---- address lists -------------------------------------------------- */
 
 struct alist {
-    str_t *elem;   /* the element outside <>, comments removed */
-    str_t *angle;  /* the text inside <> */
+    str_t *elem;  /* the element outside <>, comments removed */
+    str_t *angle; /* the text inside <> */
     bool in_angle, saw_angle, in_quote, in_literal, broken;
-    int comment;   /* comment nesting depth */
+    int comment; /* comment nesting depth */
     int skipped;
 };
 
@@ -359,7 +359,10 @@ static int alist_special(struct alist *l, char c, str_t *t)
             return 0;
         }
         break;
-    case ' ': case '\t': case '\r': case '\n':
+    case ' ':
+    case '\t':
+    case '\r':
+    case '\n':
         if (!l->in_angle)
             alist_put(l, t, ' ');
         return 0;

@@ -18,9 +18,9 @@ void rfc822_date(str_t *out, time_t t)
     char sign = off < 0 ? '-' : '+';
     if (off < 0)
         off = -off;
-    str_appendf(out, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld", days[tm.tm_wday % 7],
-                tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                tm.tm_sec, sign, off / 60, off % 60);
+    str_appendf(out, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld", days[tm.tm_wday % 7], tm.tm_mday,
+                months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, sign,
+                off / 60, off % 60);
     /* The zone's abbreviation as a comment, when it is a plain word. */
     const char *z = tm.tm_zone;
     size_t n = z != NULL ? strlen(z) : 0;

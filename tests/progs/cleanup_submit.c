@@ -29,20 +29,47 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     while ((c = getopt(argc, argv, "S:o:f:r:p:h:n:a:u:ltAc:")) != -1) {
         switch (c) {
-        case 'S': env.service_path = optarg; break;
-        case 'o': env.origin = optarg; break;
-        case 'f': env.sender = optarg; break;
-        case 'r': rcpts[env.rcpt_count++].address = optarg; break;
-        case 'p': env.protocol = optarg; break;
-        case 'h': env.helo_name = optarg; break;
-        case 'n': env.client_name = optarg; break;
-        case 'a': env.client_addr = optarg; break;
-        case 'u': env.submit_uid = optarg; break;
-        case 'l': env.local_submission = true; break;
-        case 't': env.extract_recipients = true; break;
-        case 'A': abort_it = true; break;
-        case 'c': piece = (size_t)strtoul(optarg, NULL, 10); break;
-        default: return 64;
+        case 'S':
+            env.service_path = optarg;
+            break;
+        case 'o':
+            env.origin = optarg;
+            break;
+        case 'f':
+            env.sender = optarg;
+            break;
+        case 'r':
+            rcpts[env.rcpt_count++].address = optarg;
+            break;
+        case 'p':
+            env.protocol = optarg;
+            break;
+        case 'h':
+            env.helo_name = optarg;
+            break;
+        case 'n':
+            env.client_name = optarg;
+            break;
+        case 'a':
+            env.client_addr = optarg;
+            break;
+        case 'u':
+            env.submit_uid = optarg;
+            break;
+        case 'l':
+            env.local_submission = true;
+            break;
+        case 't':
+            env.extract_recipients = true;
+            break;
+        case 'A':
+            abort_it = true;
+            break;
+        case 'c':
+            piece = (size_t)strtoul(optarg, NULL, 10);
+            break;
+        default:
+            return 64;
         }
     }
     if (piece == 0)

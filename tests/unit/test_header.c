@@ -271,9 +271,9 @@ static void test_misuse_panics(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reader_table),     cmocka_unit_test(test_reader_stop),
-        cmocka_unit_test(test_split_and_name),   cmocka_unit_test(test_unfold),
-        cmocka_unit_test(test_addr_list_table),  cmocka_unit_test(test_addr_list_bounds),
+        cmocka_unit_test(test_reader_table),    cmocka_unit_test(test_reader_stop),
+        cmocka_unit_test(test_split_and_name),  cmocka_unit_test(test_unfold),
+        cmocka_unit_test(test_addr_list_table), cmocka_unit_test(test_addr_list_bounds),
         cmocka_unit_test(test_misuse_panics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
