@@ -394,6 +394,33 @@ def test_forward_without_cleanup_defers(env):
     assert res[0]["status"] == "4" and "forward" in res[0]["reason"], res
 
 
+@pytest.mark.skipif(not os.access(os.path.join(BUILD, "libexec", "cleanup"), os.X_OK),
+                    reason="cleanup not built")
+def test_forward_through_cleanup(env):
+    env.write_aliases("away: someone@elsewhere.example, bob@example.com\n")
+    env.params["daemon_directory"] = os.path.join(BUILD, "libexec")
+    env.inst.main_cf(env.params)
+    for d in ("incoming", "hold", "public"):
+        os.makedirs(os.path.join(env.inst.queue, d), exist_ok=True)
+        os.chown(os.path.join(env.inst.queue, d), env.uid, env.gid)
+    env.inst.master_cf("cleanup unix - - n - 0 cleanup\nlocal unix - n n - - local\n")
+    env.inst.start()
+    for name in ("local", "cleanup"):
+        sock = os.path.join(env.inst.queue, "private", name)
+        assert wait_for(lambda: os.path.exists(sock), 10), name
+    res = env.deliver(["away@localhost"], sender="orig@example.org")
+    assert res[0]["status"] == "0", res
+    assert env.inst.wait_log(r"<away@localhost>: forwarded to 1 address\(es\) as ")
+    assert len(env.maildir_new("example.com/bob")) == 1
+    incoming = os.path.join(env.inst.queue, "incoming")
+    files = os.listdir(incoming)
+    assert len(files) == 1
+    with open(os.path.join(incoming, files[0]), "rb") as f:
+        data = f.read()
+    assert b"Delivered-To: away@localhost\n" in data
+    assert b"someone@elsewhere.example" in data and b"orig@example.org" in data
+
+
 def test_bad_request_is_dropped(env):
     env.start()
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
