@@ -133,7 +133,7 @@ fuzz:
 	@fail=0; for f in $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRCS)); do \
 	    echo "== $$f ($(FUZZ_SECONDS)s)"; mkdir -p $(FUZZBUILD)/corpus/$$f; \
 	    seeds=tests/fuzz/corpus/$$f; [ -d $$seeds ] || seeds=; \
-	    if $(FUZZBUILD)/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	    if $(FUZZBUILD)/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 -artifact_prefix=$(FUZZBUILD)/ \
 	        $(FUZZBUILD)/corpus/$$f $$seeds > $(FUZZBUILD)/$$f.log 2>&1; then \
 	        tail -n 1 $(FUZZBUILD)/$$f.log; \
 	    else \
