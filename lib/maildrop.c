@@ -5,8 +5,13 @@
  */
 #include "sys.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
 #include "addr.h"
 #include "attr.h"
+#include "durable.h"
 #include "maildrop.h"
 #include "mem.h"
 #include "qfile.h"
@@ -246,4 +251,166 @@ ssize_t maildrop_chunk_read(stream_t *s, str_t *out, char **error_r)
     }
     attr_list_free(&l);
     return (ssize_t)n;
+}
+
+/* ---- the maildrop file writer ---------------------------------------- */
+
+struct maildrop_writer {
+    int fd;
+    char *dir;
+    char *tmp;
+    str_t *buf;
+    int err; /* first errno, sticky */
+};
+
+maildrop_writer_t *maildrop_create(const char *dir, char **error_r)
+{
+    static unsigned seq;
+    for (int tries = 0; tries < 100; tries++) {
+        char *tmp = xasprintf("%s/tmp.%ld.%u", dir, (long)getpid(), seq++);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            maildrop_writer_t *w = xcalloc(1, sizeof(*w));
+            w->fd = fd;
+            w->dir = xstrdup(dir);
+            w->tmp = tmp;
+            w->buf = str_new(QFILE_CHUNK_SIZE + 64);
+            maildrop_put(w, QFILE_REC_VERSION, "1", 1);
+            return w;
+        }
+        int e = errno;
+        free(tmp);
+        if (e != EEXIST) {
+            *error_r = xasprintf("create a file in %s: %s", dir, strerror(e));
+            errno = e;
+            return NULL;
+        }
+    }
+    *error_r = xasprintf("create a file in %s: too many collisions", dir);
+    return NULL;
+}
+
+static void maildrop_flush(maildrop_writer_t *w)
+{
+    if (w->err == 0 && str_len(w->buf) > 0 &&
+        durable_write_all(w->fd, str_c(w->buf), str_len(w->buf)) < 0)
+        w->err = errno;
+    str_reset(w->buf);
+}
+
+void maildrop_put(maildrop_writer_t *w, int type, const void *data, size_t len)
+{
+    unsigned char hdr[5] = {(unsigned char)type, (unsigned char)(len >> 24),
+                            (unsigned char)(len >> 16), (unsigned char)(len >> 8),
+                            (unsigned char)len};
+    if (len > QFILE_RECORD_MAX) {
+        w->err = EFBIG;
+        return;
+    }
+    str_append(w->buf, hdr, sizeof(hdr));
+    str_append(w->buf, data, len);
+    if (str_len(w->buf) >= QFILE_CHUNK_SIZE)
+        maildrop_flush(w);
+}
+
+void maildrop_put_attr(maildrop_writer_t *w, const char *name, const char *value)
+{
+    char *a = xasprintf("%s=%s", name, value);
+    maildrop_put(w, QFILE_REC_ATTR, a, strlen(a));
+    free(a);
+}
+
+void maildrop_put_rcpt(maildrop_writer_t *w, const char *addr, unsigned notify)
+{
+    str_t *d = str_new(strlen(addr) + 4);
+    str_appendc(d, QFILE_RCPT_PENDING);
+    str_appendc(d, "0123456789abcdef"[notify & 15]);
+    str_append(d, addr, strlen(addr) + 1); /* address, NUL */
+    str_append(d, "", 1);                  /* empty ORCPT, NUL; empty ORIGINAL */
+    maildrop_put(w, QFILE_REC_RCPT, str_c(d), str_len(d));
+    str_free(&d);
+}
+
+void maildrop_put_content(maildrop_writer_t *w, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        size_t n = len < QFILE_CHUNK_SIZE ? len : QFILE_CHUNK_SIZE;
+        maildrop_put(w, QFILE_REC_CONTENT, p, n);
+        p += n;
+        len -= n;
+    }
+}
+
+/* Make the new directory entry durable; syncfs when the directory is unreadable. */
+static int maildrop_sync_entry(maildrop_writer_t *w)
+{
+    if (durable_fsync_dir(w->dir) == 0)
+        return 0;
+    if (errno != EACCES)
+        return -1;
+    return syncfs(w->fd);
+}
+
+/* Rename the complete file to a fresh queue ID; -1 with errno. */
+static int maildrop_rename(maildrop_writer_t *w, char id_r[QUEUE_ID_SIZE])
+{
+    struct stat st;
+    if (fstat(w->fd, &st) < 0)
+        return -1;
+    for (int tries = 0; tries < 10; tries++) {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        queue_id_make(id_r, &tv, (uint64_t)st.st_ino);
+        char *path = qfile_path(w->dir, id_r);
+        int rc = durable_rename_noreplace(w->tmp, path);
+        free(path);
+        if (rc == 0 || errno != EEXIST)
+            return rc;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+int maildrop_commit(maildrop_writer_t **wp, char id_r[QUEUE_ID_SIZE], char **error_r)
+{
+    maildrop_writer_t *w = *wp;
+    maildrop_put(w, QFILE_REC_END, "", 0);
+    maildrop_flush(w);
+    if (w->err == 0 && (fsync(w->fd) < 0 || fchmod(w->fd, MAILDROP_FILE_MODE) < 0))
+        w->err = errno;
+    if (w->err == 0 && maildrop_rename(w, id_r) < 0)
+        w->err = errno;
+    if (w->err != 0) {
+        *error_r = xasprintf("%s: %s", w->tmp, strerror(w->err));
+        maildrop_abort(wp);
+        return -1;
+    }
+    free(w->tmp);
+    w->tmp = NULL; /* renamed: abort must not remove anything now */
+    int rc = 0;
+    if (maildrop_sync_entry(w) < 0) {
+        /* the file is whole but its entry may not survive a crash: report a temporary error */
+        *error_r = xasprintf("sync %s: %s", w->dir, strerror(errno));
+        char *path = qfile_path(w->dir, id_r);
+        unlink(path);
+        free(path);
+        rc = -1;
+    }
+    maildrop_abort(wp);
+    return rc;
+}
+
+void maildrop_abort(maildrop_writer_t **wp)
+{
+    maildrop_writer_t *w = *wp;
+    if (w == NULL)
+        return;
+    if (w->tmp != NULL)
+        unlink(w->tmp);
+    close(w->fd);
+    free(w->tmp);
+    free(w->dir);
+    str_free(&w->buf);
+    xfree(*wp);
 }

@@ -43,6 +43,7 @@
 #include "sys.h"
 #include "str.h"
 #include "stream.h"
+#include "queue_id.h"
 
 #define MAILDROP_DIR "maildrop"
 #define MAILDROP_RCPT_MAX 1000     /* recipients in one request */
@@ -94,6 +95,32 @@ ssize_t maildrop_chunk_read(stream_t *s, str_t *out, char **error_r);
  * its canonical form (malloc'ed), or NULL with a malloc'ed reason.
  */
 char *maildrop_addr_check(const char *addr, bool sender, char **error_r);
+/*
+ * Writing a maildrop file.  terndrop, running with the maildrop group
+ * only, may create files in maildrop/ (mode 0730) but not read the
+ * directory, so it cannot use qfile_create/qfile_commit (which fsync the
+ * directory by opening it).  This writer produces the same qfile.h
+ * records: it writes under "tmp.PID.N" (never a valid queue ID, so
+ * pickup ignores it), fsyncs the file, sets MAILDROP_FILE_MODE, renames it
+ * to its queue ID without replacing, then makes the entry durable with a
+ * directory fsync or, where the directory cannot be opened, syncfs(2).
+ */
+typedef struct maildrop_writer maildrop_writer_t;
+
+maildrop_writer_t *maildrop_create(const char *dir, char **error_r);
+/* Append one record (qfile.h type letter); errors are sticky until commit. */
+void maildrop_put(maildrop_writer_t *w, int type, const void *data, size_t len);
+/* "name=value" attribute record. */
+void maildrop_put_attr(maildrop_writer_t *w, const char *name, const char *value);
+/* Pending recipient record with NOTIFY bits. */
+void maildrop_put_rcpt(maildrop_writer_t *w, const char *addr, unsigned notify);
+/* Content, split into chunk records. */
+void maildrop_put_content(maildrop_writer_t *w, const void *data, size_t len);
+/* Write E, make it durable and visible: 0 with the ID, or -1 (file removed). */
+int maildrop_commit(maildrop_writer_t **wp, char id_r[QUEUE_ID_SIZE], char **error_r);
+/* Give up and remove the temporary file (NULL is fine). */
+void maildrop_abort(maildrop_writer_t **wp);
+
 /* DSN NOTIFY text ("NEVER", "SUCCESS,DELAY") to QFILE_NOTIFY_* bits; -1 bad. */
 int maildrop_notify_bits(const char *text, unsigned *bits_r);
 /* QFILE_NOTIFY_* bits to text (malloc'ed), NULL for 0. */

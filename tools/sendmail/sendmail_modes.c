@@ -113,6 +113,19 @@ int sendmail_mailq(const struct sendmail_opts *o)
     return EX_OK;
 }
 
+static bool sendmail_is_indexed(const char *spec)
+{
+    const char *colon = strchr(spec, ':');
+    if (colon == NULL)
+        return true; /* default_database_type */
+    char *type = xstrndup(spec, (size_t)(colon - spec));
+    char *path = dict_indexed_path(type, colon + 1);
+    free(type);
+    bool indexed = path != NULL;
+    free(path);
+    return indexed;
+}
+
 int sendmail_newaliases(const struct sendmail_opts *o)
 {
     char *prog = sendmail_program("newaliases");
@@ -126,6 +139,8 @@ int sendmail_newaliases(const struct sendmail_opts *o)
     int rc = EX_OK;
     for (char **p = list; *p != NULL; p++) {
         char *err = NULL;
+        if (!sendmail_is_indexed(*p))
+            continue; /* texthash:, inline:, ...: nothing to build */
         if (dict_build(*p, DICT_FLAG_ALIAS, &err) < 0) {
             msg_error("newaliases: %s: %s", *p, err ? err : "cannot build");
             rc = EX_SOFTWARE;
