@@ -31,7 +31,8 @@
  * recipients and content: submit_uid (the real uid of the terndrop
  * process, never taken from the request), submit_user (its login name,
  * if any), extract_recipients, full_name, dsn_envid, dsn_ret.  The file
- * is owned by the submitting user; pickup(8) checks that its owner is
+ * is owned by the submitting user (see maildrop_create below for how it
+ * is written); pickup(8) checks that its owner is
  * submit_uid.  A finished file has mode MAILDROP_FILE_MODE (owner execute
  * set = complete, as qfile.h says; other-read so that pickup, running as
  * mail_owner, can read a file owned by the user; the maildrop directory
