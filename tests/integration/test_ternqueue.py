@@ -172,6 +172,43 @@ def test_json_bad_bytes_stay_valid(q):
     assert b"bad\xff?x@example.org" in r.stdout  # control bytes made printable
 
 
+@pytest.mark.parametrize("raw,want", [
+    (b"\xc0\xafx@example.org", "\ufffd\ufffdx@example.org"),          # overlong '/'
+    (b"\xed\xa0\x80x@example.org", "\ufffd\ufffd\ufffdx@example.org"),  # surrogate
+    (b"\xf4\x90\x80\x80@example.org", "\ufffd" * 4 + "@example.org"),    # past U+10FFFF
+    ("\U0001F600\u00e9@example.org".encode(), "\U0001F600\u00e9@example.org"),
+    (b"a\x7fb\x1f@example.org", "a\x7fb\x1f@example.org"),
+    (b"trunc\xe2\x82", "trunc\ufffd\ufffd"),
+])
+def test_json_utf8_edges(q, raw, want):
+    args = [MKQFILE, "-r", "ok@example.net", q.path("incoming"), raw]
+    r = subprocess.run(args, input=CONTENT.encode(), capture_output=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([TERNQUEUE, "-c", q.inst.conf, "-j"], capture_output=True, timeout=10)
+    assert r.returncode == 0
+    assert json.loads(r.stdout.decode("utf-8"))["sender"] == want
+
+
+def test_maildrop_listed_and_deletable(q):
+    m = q.add("maildrop", "user@example.org", ["x@example.net"])
+    out = q.run("-p").stdout
+    assert re.search(rf"^{m} .* user@example.org$", out, re.M), out
+    assert json.loads(q.run("-j").stdout)["queue_name"] == "maildrop"
+    assert q.run("-d", m).returncode == 1  # not searched by default
+    r = q.run("-d", m, "maildrop")
+    assert r.returncode == 0, r.stderr
+    assert q.ids("maildrop") == []
+
+
+def test_invoked_as_mailq(q):
+    a = q.add("deferred", "a@example.org", ["b@example.net"])
+    link = os.path.join(q.inst.dir, "mailq")
+    os.symlink(TERNQUEUE, link)
+    r = q.run(prog=link)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("-Queue ID-") and a in r.stdout
+
+
 def test_corrupt_file_warned_not_fatal(q):
     good = q.add("deferred", "a@example.org", ["b@example.net"])
     bad = q.add("deferred", "c@example.org", ["d@example.net"])

@@ -32,6 +32,7 @@
 struct tq_op_def {
     enum tq_op op;
     const char *const *from; /* default queues */
+    const char *extra;       /* a queue allowed when named, or NULL */
     const char *to;          /* NULL: delete */
     const char *done;        /* log text after "ID: " */
     const char *summary;     /* "Deleted: N messages" */
@@ -42,10 +43,10 @@ static const char *const tq_from_hold[] = {TQ_INCOMING, TQ_ACTIVE, TQ_DEFERRED, 
 static const char *const tq_from_release[] = {TQ_HOLD, NULL};
 
 static const struct tq_op_def tq_ops[] = {
-    {TQ_OP_DELETE, tq_from_delete, NULL, "removed", "Deleted"},
-    {TQ_OP_HOLD, tq_from_hold, TQ_HOLD, "placed on hold", "Placed on hold"},
-    {TQ_OP_RELEASE, tq_from_release, TQ_DEFERRED, "released from hold", "Released from hold"},
-    {TQ_OP_REQUEUE, tq_from_delete, TQ_INCOMING, "requeued", "Requeued"},
+    {TQ_OP_DELETE, tq_from_delete, TQ_MAILDROP, NULL, "removed", "Deleted"},
+    {TQ_OP_HOLD, tq_from_hold, NULL, TQ_HOLD, "placed on hold", "Placed on hold"},
+    {TQ_OP_RELEASE, tq_from_release, NULL, TQ_DEFERRED, "released from hold", "Released from hold"},
+    {TQ_OP_REQUEUE, tq_from_delete, NULL, TQ_INCOMING, "requeued", "Requeued"},
 };
 
 static const struct tq_op_def *tq_op_find(enum tq_op op)
@@ -120,7 +121,7 @@ static int tq_apply(const struct tq_op_def *def, const char *queue, const char *
 static int tq_check_queues(const struct tq_op_def *def, char **queues)
 {
     for (size_t i = 0; queues[i] != NULL; i++) {
-        bool ok = false;
+        bool ok = def->extra != NULL && strcmp(queues[i], def->extra) == 0;
         for (size_t j = 0; def->from[j] != NULL; j++)
             ok |= strcmp(queues[i], def->from[j]) == 0;
         if (!ok) {
