@@ -462,3 +462,43 @@ def test_terncat_not_found(q):
     assert r.returncode == 1 and "not found" in r.stderr
     r = q.cat("/nonexistent/file")
     assert r.returncode == 1 and "/nonexistent/file" in r.stderr
+
+
+# ---- with the real queue manager ------------------------------------------
+
+QMGR = os.path.join(BUILD, "libexec", "qmgr")
+
+
+@pytest.mark.skipif(not os.path.exists(QMGR), reason="qmgr not built")
+def test_with_qmgr_deferred_listed_flushed_deleted(q):
+    q.inst.main_cf({"daemon_directory": os.path.dirname(QMGR),
+                    "myhostname": "mx.example.com", "mydestination": "example.com",
+                    "transport_maps": "inline:{ later.example=later: }",
+                    "minimal_backoff_time": "300s", "maximal_backoff_time": "4000s",
+                    "queue_run_delay": "300s", "ipc_timeout": "5s"})
+    q.inst.master_cf("qmgr unix n - n 300 1 qmgr\n")
+    q.inst.start()
+    assert wait_for(lambda: os.path.exists(q.path("public", "qmgr")), 10), q.inst.log_text()
+    qid = q.add("incoming", "alice@example.com", ["x@later.example"])
+    assert q.run("-r", qid).returncode == 0  # in incoming already: just wakes qmgr
+    assert wait_for(lambda: qid in q.ids("deferred"), 10), q.inst.log_text()
+    assert wait_for(lambda: os.path.exists(os.path.join(q.dir, "defer", qid)), 5)
+    out = q.run("-p").stdout
+    assert re.search(rf"^{qid} ", out, re.M), out
+    assert re.search(r"^ +\(mail transport unavailable.*\)\n +x@later.example$", out, re.M), out
+    obj = json.loads(q.run("-j").stdout)
+    assert obj["queue_name"] == "deferred"
+    assert [r["address"] for r in obj["recipients"]] == ["x@later.example"]
+    assert obj["recipients"][0]["delay_reason"].startswith("mail transport unavailable")
+
+    def deferrals():
+        return len(re.findall(rf"{qid}: to=<x@later.example>.*status=deferred", q.inst.log_text()))
+    before = deferrals()
+    r = q.run("-f")
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: deferrals() > before, 10), q.inst.log_text()
+    assert wait_for(lambda: qid in q.ids("deferred"), 10)
+    r = q.run("-d", qid)
+    assert r.returncode == 0, r.stderr
+    assert q.run("-p").stdout == "Mail queue is empty\n"
+    assert not os.path.exists(os.path.join(q.dir, "defer", qid))
