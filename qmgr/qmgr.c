@@ -1,0 +1,63 @@
+/*
+ * qmgr.c - the queue manager daemon: owns the active queue, hands each
+ * message's recipients to delivery agents grouped by transport and next
+ * hop, retries deferred mail with back-off and returns what cannot be
+ * delivered.  One long-running process (master.cf: qmgr unix n - n 300 1)
+ * woken through public/qmgr: "A" new mail, "F" flush the deferred queue;
+ * anything else (master's periodic wakeup) is a general scan.
+ */
+#include "sys.h"
+
+#include "config.h"
+#include "log.h"
+#include "cleanup_proto.h"
+#include "qmgr.h"
+#include "resolve.h"
+#include "server.h"
+
+/* How often the daemon looks at its queues without being asked. */
+#define QMGR_TICK 1
+
+static void qmgr_trigger(const char *buf, size_t len, const char *service, void *ctx)
+{
+    (void)service;
+    (void)ctx;
+    bool flush = memchr(buf, QMGR_REQ_FLUSH, len) != NULL;
+    qmgr_scan_incoming();
+    if (flush)
+        qmgr_scan_deferred(true);
+    else
+        qmgr_scan_deferred_when_due();
+}
+
+static void qmgr_wakeup(const char *service, void *ctx)
+{
+    (void)service;
+    (void)ctx;
+    qmgr_scan_incoming();
+    qmgr_scan_deferred_when_due();
+}
+
+static void qmgr_init(const char *service, void *ctx)
+{
+    (void)service;
+    (void)ctx;
+    qmgr_queue_init();
+    qmgr_scan_active();
+    qmgr_scan_incoming();
+    qmgr_scan_deferred_when_due();
+}
+
+int main(int argc, char **argv)
+{
+    static const struct server_settings s = {
+        .name = "qmgr",
+        .mode = SERVER_TRIGGER,
+        .trigger = qmgr_trigger,
+        .post_jail_init = qmgr_init,
+        .wakeup = qmgr_wakeup,
+        .wakeup_interval = QMGR_TICK,
+        .no_idle_exit = true,
+    };
+    return server_main(argc, argv, &s);
+}

@@ -1,0 +1,516 @@
+"""Integration tests for qmgr(8): a real master running qmgr, with queue
+files written by the test (the queue file format of lib/qfile.h) and
+delivery agents and a cleanup service played by the test over the real
+attribute protocol (lib/deliver.h, lib/cleanup_proto.h), so that qmgr is
+tested on its own: delivery and removal, batching, a kill -9 mid-delivery,
+error: bounces parsed with Python's email package, deferral with a defer
+log and a flush.
+"""
+
+import email
+import os
+import pwd
+import re
+import signal
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from conftest import BUILD, children_of, wait_for
+
+LIBEXEC = os.path.join(BUILD, "libexec")
+QMGR = os.path.join(LIBEXEC, "qmgr")
+
+pytestmark = pytest.mark.skipif(not os.path.exists(QMGR), reason="qmgr not built")
+
+HOST = "mx.example.com"
+B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_seq = [0]
+
+
+# ---- the attribute protocol ------------------------------------------------
+
+def attr_encode(name, value):
+    if isinstance(value, int):
+        value = str(value)
+    if isinstance(value, str):
+        value = value.encode()
+    out = bytearray(name.encode() + b"=")
+    for b in value:
+        if 0x20 <= b <= 0x7E and b != 0x25:
+            out.append(b)
+        else:
+            out += b"%%%02X" % b
+    return bytes(out) + b"\n"
+
+
+def attr_record(**kv):
+    return b"".join(attr_encode(k, v) for k, v in kv.items()) + b"\n"
+
+
+class AttrReader:
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def _line(self):
+        while b"\n" not in self.buf:
+            data = self.sock.recv(65536)
+            if not data:
+                return None
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
+    def exact(self, n):
+        while len(self.buf) < n:
+            data = self.sock.recv(65536)
+            if not data:
+                return None
+            self.buf += data
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def record(self):
+        rec = {}
+        while True:
+            line = self._line()
+            if line is None:
+                return None
+            if line == b"":
+                return rec
+            name, _, value = line.partition(b"=")
+            rec[name.decode()] = re.sub(
+                rb"%([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), value
+            ).decode(errors="replace")
+
+
+# ---- fake services -----------------------------------------------------------
+
+class Service:
+    """A UNIX socket service in the queue, run in a thread by the test."""
+
+    def __init__(self, path, handler):
+        self.path = path
+        self.handler = handler
+        if os.path.exists(path):
+            os.unlink(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        os.chmod(path, 0o666)
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.stop_flag = False
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stop_flag:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+
+    def serve(self, conn):
+        conn.settimeout(30)
+        try:
+            self.handler(conn)
+        except (OSError, TypeError, KeyError, ValueError):
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stop_flag = True
+        self.thread.join(5)
+        self.sock.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+
+class Agent:
+    """A delivery agent: records requests, answers with answer(rcpt)."""
+
+    def __init__(self, path, answer=None):
+        self.requests = []
+        self.answer = answer or (lambda rcpt: (0, "2.0.0", "delivered to maildir"))
+        self.hang = threading.Event()
+        self.service = Service(path, self.handle)
+
+    def handle(self, conn):
+        rd = AttrReader(conn)
+        while True:
+            head = rd.record()
+            if head is None:
+                return
+            rcpts = [rd.record() for _ in range(int(head["rcpt_count"]))]
+            self.requests.append((head, rcpts))
+            if self.hang.is_set():
+                time.sleep(30)
+                return
+            out = b""
+            for r in rcpts:
+                st, dsn, reason = self.answer(r["rcpt"])
+                out += attr_record(index=r["index"], status=st, dsn=dsn, reason=reason)
+            conn.sendall(out)
+
+    def close(self):
+        self.service.close()
+
+
+class Cleanup:
+    """A cleanup service that keeps each submitted message."""
+
+    def __init__(self, path):
+        self.messages = []
+        self.service = Service(path, self.handle)
+
+    def handle(self, conn):
+        rd = AttrReader(conn)
+        env = rd.record()
+        rcpts = [rd.record() for _ in range(int(env["rcpt_count"]))]
+        content = b""
+        while True:
+            chunk = rd.record()
+            n = int(chunk["chunk"])
+            if n == 0:
+                break
+            content += rd.exact(n)
+        self.messages.append((env, rcpts, content))
+        conn.sendall(attr_record(status=0, queue_id="1rXbW70DPq4Kj", dsn="2.0.0", reason="queued"))
+
+    def close(self):
+        self.service.close()
+
+
+# ---- queue files -----------------------------------------------------------
+
+def b62(n, width):
+    s = ""
+    while n:
+        s = B62[n % 62] + s
+        n //= 62
+    return s.rjust(width, "0")
+
+
+def new_id():
+    _seq[0] += 1
+    t = time.time()
+    return b62(int(t), 6) + b62(int((t % 1) * 1e6), 4) + b62(os.getpid() * 1000 + _seq[0], 1)
+
+
+def rec(kind, data):
+    if isinstance(data, str):
+        data = data.encode()
+    return kind.encode() + struct.pack(">I", len(data)) + data
+
+
+def qfile_bytes(sender, rcpts, content, attrs=None, arrival=None):
+    t = arrival if arrival is not None else time.time()
+    out = rec("V", "1") + rec("T", "%d.%06d" % (int(t), int((t % 1) * 1e6))) + rec("F", sender)
+    for k, v in (attrs or {}).items():
+        out += rec("A", f"{k}={v}")
+    for r in rcpts:
+        addr, notify, orcpt, orig = (r, 0, "", "") if isinstance(r, str) else r
+        out += rec("R", b"P" + b"%x" % notify + addr.encode() + b"\0" + orcpt.encode()
+                   + b"\0" + orig.encode())
+    head, _, body = content.partition(b"\n\n")
+    out += rec("C", head + b"\n\n") + rec("B", b"") + rec("C", body) + rec("E", b"")
+    return out
+
+
+class Queue:
+    """An instance whose master runs qmgr only; the rest is played here."""
+
+    def __init__(self, inst, extra=None):
+        self.inst = inst
+        self.q = inst.queue
+        params = {"myhostname": HOST, "mydestination": f"{HOST}, example.com",
+                  "daemon_directory": LIBEXEC, "queue_run_delay": "1s",
+                  "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
+                  "ipc_timeout": "5s"}
+        params.update(extra or {})
+        inst.main_cf(params)
+        inst.master_cf("qmgr unix n - n 300 1 qmgr\n")
+        owner = pwd.getpwnam(inst.owner)
+        os.makedirs(self.q, 0o755, exist_ok=True)
+        for d in ("incoming", "active", "deferred", "corrupt", "defer", "private", "public"):
+            p = os.path.join(self.q, d)
+            os.makedirs(p, 0o700, exist_ok=True)
+            os.chown(p, owner.pw_uid, owner.pw_gid)
+        self.uid, self.gid = owner.pw_uid, owner.pw_gid
+        self.services = []
+
+    def agent(self, transport, answer=None):
+        a = Agent(os.path.join(self.q, "private", transport), answer)
+        self.services.append(a)
+        return a
+
+    def cleanup(self):
+        c = Cleanup(os.path.join(self.q, "private", "cleanup"))
+        self.services.append(c)
+        return c
+
+    def start(self):
+        self.inst.start()
+        assert wait_for(lambda: os.path.exists(os.path.join(self.q, "public", "qmgr")), 10)
+
+    def enqueue(self, sender, rcpts, content, **kw):
+        qid = new_id()
+        tmp = os.path.join(self.q, "incoming", "tmp." + qid)
+        with open(tmp, "wb") as f:
+            f.write(qfile_bytes(sender, rcpts, content, **kw))
+        os.chown(tmp, self.uid, self.gid)
+        os.chmod(tmp, 0o700)
+        os.rename(tmp, os.path.join(self.q, "incoming", qid))
+        return qid
+
+    def trigger(self, what=b"A"):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(os.path.join(self.q, "public", "qmgr"))
+        s.sendall(what)
+        s.close()
+
+    def where(self, qid):
+        for d in ("incoming", "active", "deferred", "corrupt"):
+            if os.path.exists(os.path.join(self.q, d, qid)):
+                return d
+        return None
+
+    def close(self):
+        for s in self.services:
+            s.close()
+
+
+@pytest.fixture
+def queue(instance):
+    made = []
+
+    def make(extra=None):
+        q = Queue(instance(), extra)
+        made.append(q)
+        return q
+
+    yield make
+    for q in made:
+        q.close()
+
+
+MSG = b"From: alice@example.com\nTo: bob@example.com\nSubject: hi\n\nhello there\n"
+
+
+def qmgr_pid(inst):
+    for pid in children_of(inst.proc.pid):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "qmgr":
+                    return pid
+        except OSError:
+            continue
+    return None
+
+
+# ---- tests -------------------------------------------------------------------
+
+def test_delivers_and_removes(queue):
+    q = queue()
+    local = q.agent("local")
+    q.start()
+    qid = q.enqueue("alice@example.com", ["bob@example.com", ("carol@example.com", 0, "rfc822;carol@example.com", "Carol@Example.com")], MSG)
+    q.trigger()
+    assert wait_for(lambda: q.where(qid) is None, 10), q.inst.log_text()
+    assert len(local.requests) == 1  # one request for both recipients
+    head, rcpts = local.requests[0]
+    assert head["queue_id"] == qid and head["queue_file"] == f"active/{qid}"
+    assert head["sender"] == "alice@example.com"
+    assert [r["rcpt"] for r in rcpts] == ["bob@example.com", "carol@example.com"]
+    assert rcpts[1]["orig_rcpt"] == "Carol@Example.com"
+    assert q.inst.wait_log(rf"{qid}: to=<bob@example.com>, relay=local, delay=[0-9.]+, dsn=2.0.0, status=sent \(delivered to maildir\)")
+    assert q.inst.wait_log(rf"{qid}: to=<carol@example.com>, orig_to=<Carol@Example.com>, relay=local")
+    assert q.inst.wait_log(rf"{qid}: removed")
+
+
+def test_recipient_limit_batches(queue):
+    q = queue({"default_destination_recipient_limit": "2"})
+    local = q.agent("local")
+    q.start()
+    qid = q.enqueue("alice@example.com", [f"u{i}@example.com" for i in range(5)], MSG)
+    q.trigger()
+    assert wait_for(lambda: q.where(qid) is None, 10)
+    assert [len(r) for _, r in local.requests] == [2, 2, 1]
+
+
+def test_kill_9_mid_delivery_loses_nothing(queue):
+    q = queue()
+    local = q.agent("local")
+    local.hang.set()
+    q.start()
+    qid = q.enqueue("alice@example.com", ["bob@example.com"], MSG)
+    q.trigger()
+    assert wait_for(lambda: local.requests, 10)
+    assert q.where(qid) == "active"
+    pid = qmgr_pid(q.inst)
+    assert pid
+    local.hang.clear()
+    os.kill(pid, signal.SIGKILL)
+    # master restarts qmgr, which delivers what it finds in active/
+    assert wait_for(lambda: q.where(qid) is None, 20), q.inst.log_text()
+    assert len(local.requests) >= 2
+    assert q.inst.wait_log(rf"{qid}: removed")
+
+
+def test_error_transport_bounces(queue):
+    q = queue({"transport_maps": "inline:{ { dead.example = error:5.1.1 no such user here } }"})
+    cleanup = q.cleanup()
+    q.start()
+    orig = b"From: alice@example.com\nTo: x@dead.example\nSubject: lost\nMessage-ID: <m1@example.com>\n\nbody text\n"
+    qid = q.enqueue("alice@example.com", [("x@dead.example", 0, "rfc822;X@dead.example", "")], orig,
+                    attrs={"dsn_envid": "ENV-42"})
+    q.trigger()
+    assert wait_for(lambda: q.where(qid) is None, 10), q.inst.log_text()
+    assert q.inst.wait_log(rf"{qid}: to=<x@dead.example>, relay=none, .*dsn=5.1.1, status=bounced \(no such user here\)")
+    assert len(cleanup.messages) == 1
+    env, rcpts, content = cleanup.messages[0]
+    assert env["sender"] == "" and env["origin"] == "bounce"
+    assert [r["rcpt"] for r in rcpts] == ["alice@example.com"]
+    check_bounce(content, "x@dead.example", "5.1.1", b"body text")
+
+
+def check_bounce(content, rcpt, status, body):
+    msg = email.message_from_bytes(content)
+    assert msg.get_content_type() == "multipart/report"
+    assert msg.get_param("report-type") == "delivery-status"
+    assert msg["From"].startswith(f"MAILER-DAEMON@{HOST}")
+    assert msg["To"] == "alice@example.com"
+    parts = msg.get_payload()
+    assert [p.get_content_type() for p in parts] == [
+        "text/plain", "message/delivery-status", "message/rfc822"]
+    assert rcpt in parts[0].get_payload()
+    per_msg, *per_rcpt = parts[1].get_payload()
+    assert per_msg["Reporting-MTA"] == f"dns; {HOST}"
+    assert per_msg["Original-Envelope-Id"] == "ENV-42"
+    assert per_msg["Arrival-Date"]
+    assert len(per_rcpt) == 1
+    r = per_rcpt[0]
+    assert r["Final-Recipient"] == f"rfc822; {rcpt}"
+    assert r["Original-Recipient"] == "rfc822; X@dead.example"
+    assert r["Action"] == "failed" and r["Status"] == status
+    assert "no such user here" in r["Diagnostic-Code"]
+    returned = parts[2].get_payload()[0]
+    assert returned["Subject"] == "lost"
+    assert body in returned.as_bytes()
+
+
+def test_bounce_of_null_sender_goes_to_postmaster(queue):
+    q = queue({"transport_maps": "inline:{ { dead.example = error:5.1.1 gone } }"})
+    cleanup = q.cleanup()
+    q.start()
+    a = q.enqueue("", ["x@dead.example"], MSG)
+    q.trigger()
+    assert wait_for(lambda: q.where(a) is None, 10)
+    assert wait_for(lambda: len(cleanup.messages) == 1, 5)
+    env, rcpts, _ = cleanup.messages[0]
+    assert [r["rcpt"] for r in rcpts] == ["postmaster"]
+    assert env["sender"] == f"double-bounce@{HOST}"
+    # ...and a failing notice from double-bounce is dropped, never sent on
+    b = q.enqueue(f"double-bounce@{HOST}", ["x@dead.example"], MSG)
+    q.trigger()
+    assert wait_for(lambda: q.where(b) is None, 10)
+    assert q.inst.wait_log(rf"{b}: undeliverable notice from <double-bounce@{HOST}> discarded")
+    assert len(cleanup.messages) == 1
+
+
+def test_notify_never_and_success(queue):
+    q = queue({"transport_maps": "inline:{ dead.example=error:gone }"})
+    cleanup = q.cleanup()
+    local = q.agent("local")
+    q.start()
+    a = q.enqueue("alice@example.com", [("x@dead.example", 8, "", "")], MSG)  # NEVER
+    q.trigger()
+    assert wait_for(lambda: q.where(a) is None, 10)
+    time.sleep(0.3)
+    assert cleanup.messages == []
+    b = q.enqueue("alice@example.com", [("bob@example.com", 1, "", "")], MSG)  # SUCCESS
+    q.trigger()
+    assert wait_for(lambda: q.where(b) is None, 10)
+    assert local.requests[0][1][0]["notify"] == "SUCCESS"
+    assert wait_for(lambda: len(cleanup.messages) == 1, 5)
+    msg = email.message_from_bytes(cleanup.messages[0][2])
+    status = msg.get_payload()[1].get_payload()[1]
+    assert status["Action"] == "delivered" and status["Status"] == "2.0.0"
+
+
+def test_defer_then_flush(queue):
+    q = queue({"transport_maps": "inline:{ later.example=later: }",
+               "minimal_backoff_time": "300s", "maximal_backoff_time": "4000s",
+               "queue_run_delay": "300s"})
+    q.start()
+    qid = q.enqueue("alice@example.com", ["x@later.example", "y@later.example"], MSG)
+    q.trigger()
+    assert wait_for(lambda: q.where(qid) == "deferred", 10), q.inst.log_text()
+    assert q.inst.wait_log(rf"{qid}: to=<x@later.example>, relay=later, .*status=deferred \(mail transport unavailable")
+    st = os.stat(os.path.join(q.q, "deferred", qid))
+    assert st.st_mtime > time.time() + 200  # next retry at least minimal_backoff_time away
+    with open(os.path.join(q.q, "defer", qid), "rb") as f:
+        log = f.read().decode()
+    assert "rcpt=x@later.example\n" in log and "rcpt=y@later.example\n" in log
+    assert "dsn=4.3.0" in log and "reason=mail transport unavailable" in log
+    # the transport comes up; a flush retries now
+    later = q.agent("later")
+    q.trigger(b"F")
+    assert wait_for(lambda: q.where(qid) is None, 10), q.inst.log_text()
+    assert len(later.requests) == 1
+    assert not os.path.exists(os.path.join(q.q, "defer", qid))
+
+
+def test_deferred_retried_after_backoff(queue):
+    q = queue({"transport_maps": "inline:{ later.example=later: }"})
+    q.start()
+    qid = q.enqueue("alice@example.com", ["x@later.example"], MSG)
+    q.trigger()
+    assert wait_for(lambda: q.where(qid) == "deferred", 10)
+    later = q.agent("later")
+    assert wait_for(lambda: q.where(qid) is None, 15), q.inst.log_text()
+    assert later.requests
+
+
+def test_expired_message_is_returned(queue):
+    q = queue({"transport_maps": "inline:{ later.example=later: }", "maximal_queue_lifetime": "1h"})
+    cleanup = q.cleanup()
+    q.start()
+    qid = q.enqueue("alice@example.com", ["x@later.example"], MSG, arrival=time.time() - 7200)
+    q.trigger()
+    assert wait_for(lambda: q.where(qid) is None, 10), q.inst.log_text()
+    assert q.inst.wait_log(rf"{qid}: to=<x@later.example>.*status=expired, returned to sender")
+    assert wait_for(lambda: len(cleanup.messages) == 1, 5)
+    msg = email.message_from_bytes(cleanup.messages[0][2])
+    status = msg.get_payload()[1].get_payload()[1]
+    assert status["Action"] == "failed" and status["Status"] == "5.3.0"
+    assert "mail transport unavailable" in status["Diagnostic-Code"]
+
+
+def test_agent_temp_and_perm_results(queue):
+    def answer(rcpt):
+        if rcpt.startswith("temp"):
+            return 4, "4.2.2", "mailbox full"
+        if rcpt.startswith("perm"):
+            return 5, "5.1.1", "no such user"
+        return 0, "2.0.0", "ok"
+    q = queue()
+    cleanup = q.cleanup()
+    q.agent("local", answer)
+    q.start()
+    qid = q.enqueue("alice@example.com", ["ok@example.com", "temp@example.com", "perm@example.com"], MSG)
+    q.trigger()
+    assert wait_for(lambda: q.where(qid) == "deferred", 10), q.inst.log_text()
+    assert wait_for(lambda: len(cleanup.messages) == 1, 5)
+    msg = email.message_from_bytes(cleanup.messages[0][2])
+    rcpts = msg.get_payload()[1].get_payload()[1:]
+    assert [r["Final-Recipient"] for r in rcpts] == ["rfc822; perm@example.com"]
+    with open(os.path.join(q.q, "defer", qid)) as f:
+        text = f.read()
+    assert "rcpt=temp@example.com" in text and "perm@" not in text and "ok@" not in text
