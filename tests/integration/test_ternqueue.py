@@ -358,6 +358,15 @@ def test_mail_owner_is_admin(q):
     assert q.ids("hold") == []
 
 
+def test_queue_owner_is_admin_in_non_root_instance(q):
+    """A non-root instance: whoever owns queue_directory runs it."""
+    q.inst.main_cf({"mail_owner": "nobody"})
+    a = q.add("deferred", "a@example.org", ["b@example.net"])
+    r = q.run("-d", a, user=q.inst.owner if is_root() else None)
+    assert r.returncode == 0, r.stderr
+    assert q.ids("deferred") == []
+
+
 # ---- flush -----------------------------------------------------------------
 
 def test_flush_without_qmgr(q):
