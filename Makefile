@@ -120,7 +120,7 @@ unit: $(UNIT_TESTS)
 	done; exit $$fail
 
 integration:
-	$(SAN_ENV) TERN_BUILD=$(abspath $(BUILD)) TERN_SRC=$(CURDIR) \
+	$(SAN_ENV) TERN_BUILD=$(abspath $(BUILD)) TERN_SAN=$(SAN) TERN_SRC=$(CURDIR) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 # --- fuzzing -------------------------------------------------------------
@@ -166,6 +166,18 @@ install: all
 	    $(DESTDIR)$(sysconfdir)/tern $(DESTDIR)$(mandir)/man1 \
 	    $(DESTDIR)$(mandir)/man5 $(DESTDIR)$(mandir)/man8
 	for t in $(TOOL_BINS); do install -m 755 $$t $(DESTDIR)$(bindir)/; done
+	# mailq and newaliases are sendmail under other names, as in Postfix.
+	if [ -f $(BUILD)/bin/sendmail ]; then \
+	    ln -sf sendmail $(DESTDIR)$(bindir)/mailq; \
+	    ln -sf sendmail $(DESTDIR)$(bindir)/newaliases; \
+	fi
+	# terndrop must be setgid setgid_group (terndrop by default) to write to
+	# maildrop/; a packager does this in postinst (see terndrop(1)), and a
+	# root install without DESTDIR does it here when the group exists.
+	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && getent group terndrop >/dev/null \
+	    && [ -f $(DESTDIR)$(bindir)/terndrop ]; then \
+	    chgrp terndrop $(DESTDIR)$(bindir)/terndrop && chmod 2755 $(DESTDIR)$(bindir)/terndrop; \
+	fi
 	for d in $(DAEMON_BINS); do install -m 755 $$d $(DESTDIR)$(libexecdir)/tern/; done
 	for f in conf/main.cf conf/master.cf; do \
 	    [ -f $$f ] && install -m 644 $$f $(DESTDIR)$(sysconfdir)/tern/ || true; done

@@ -14,7 +14,7 @@ BUILD = pathlib.Path(os.environ.get("TERN_BUILD", SRC / "build"))
 
 def build_vars():
     # The build under test is either build/ (plain) or build/san (sanitizers).
-    san = "asan" if BUILD.name == "san" else ""
+    san = os.environ.get("TERN_SAN", "asan" if BUILD.name == "san" else "")
     return [f"BUILD={BUILD}", f"SAN={san}"]
 
 
@@ -33,6 +33,10 @@ def test_install_destdir(tmp_path):
     bins = {p.name for p in (BUILD / "bin").iterdir()}
     daemons = {p.name for p in (BUILD / "libexec").iterdir()}
     assert "tern" in bins and "master" in daemons
+    if "sendmail" in bins:
+        for alias in ("mailq", "newaliases"):
+            link = dest / "usr/bin" / alias
+            assert link.is_symlink() and os.readlink(link) == "sendmail", alias
     for b in bins:
         f = dest / "usr/bin" / b
         assert f.is_file() and os.access(f, os.X_OK), f
