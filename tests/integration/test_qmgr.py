@@ -514,3 +514,135 @@ def test_agent_temp_and_perm_results(queue):
     with open(os.path.join(q.q, "defer", qid)) as f:
         text = f.read()
     assert "rcpt=temp@example.com" in text and "perm@" not in text and "ok@" not in text
+
+
+# ---- the real pipeline: cleanup -> qmgr -> local -> Maildir -----------------
+
+TERN = os.path.join(BUILD, "bin", "tern")
+DOMAIN = "example.test"
+
+
+def need_pipeline():
+    for d in ("cleanup", "local"):
+        if not os.path.exists(os.path.join(LIBEXEC, d)):
+            pytest.skip(f"{d} not built yet")
+    if not os.path.exists(TERN):
+        pytest.skip("tern not built")
+
+
+class Real:
+    """A `tern init` instance with the real cleanup, qmgr and local."""
+
+    def __init__(self, extra="", files=None):
+        import subprocess
+        import tempfile
+        from conftest import ensure_test_user, free_port, is_root
+        self.subprocess = subprocess
+        self.top = tempfile.mkdtemp(prefix="tern-qm-")
+        os.chmod(self.top, 0o755)
+        self.dir = os.path.join(self.top, "i")
+        base = 20000 + free_port() % 20000 // 1000 * 1000
+        args = [TERN, "init", self.dir, "--port-base", str(base), "--domain", DOMAIN,
+                "--user", f"alice@{DOMAIN}:Secret-1"]
+        if is_root():
+            args += ["--mail-owner", ensure_test_user().pw_name]
+        res = subprocess.run(args, capture_output=True, text=True, timeout=30)
+        assert res.returncode == 0, res.stdout + res.stderr
+        with open(os.path.join(self.dir, "master.cf")) as f:
+            rows = [ln for ln in f if re.match(r"(cleanup|qmgr|local)\s", ln)]
+        with open(os.path.join(self.dir, "master.cf"), "w") as f:
+            f.writelines(rows)  # only the daemons under test
+        for name, text in (files or {}).items():
+            with open(os.path.join(self.dir, name), "w") as f:
+                f.write(text)
+        with open(os.path.join(self.dir, "main.cf"), "a") as f:
+            f.write(extra.replace("$DIR", self.dir))
+        self.queue = os.path.join(self.dir, "queue")
+        self.log = os.path.join(self.dir, "log", "tern.log")
+        res = subprocess.run([TERN, "-c", self.dir, "start"], capture_output=True, text=True,
+                             timeout=30)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert wait_for(lambda: os.path.exists(os.path.join(self.queue, "public", "qmgr")), 10)
+
+    def submit(self, sender, rcpts, content):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(os.path.join(self.queue, "private", "cleanup"))
+        s.sendall(attr_record(request="submit", origin="pickup", sender=sender,
+                              protocol="LOCAL", rcpt_count=len(rcpts)))
+        for r in rcpts:
+            s.sendall(attr_record(rcpt=r))
+        s.sendall(attr_record(chunk=len(content)) + content + attr_record(chunk=0))
+        reply = AttrReader(s).record()
+        s.close()
+        assert reply and reply["status"] == "0", reply
+        return reply["queue_id"]
+
+    def mailbox(self, user="alice"):
+        d = os.path.join(self.dir, "mail", DOMAIN, user, "new")
+        return sorted(os.path.join(d, n) for n in os.listdir(d)) if os.path.isdir(d) else []
+
+    def log_text(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def queued(self):
+        return [n for d in ("incoming", "active", "deferred")
+                for n in os.listdir(os.path.join(self.queue, d))
+                if os.path.isdir(os.path.join(self.queue, d))]
+
+    def close(self):
+        self.subprocess.run([TERN, "-c", self.dir, "stop"], capture_output=True, timeout=30)
+        import shutil
+        shutil.rmtree(self.top, ignore_errors=True)
+
+
+@pytest.fixture
+def real():
+    need_pipeline()
+    made = []
+
+    def make(extra="", files=None):
+        r = Real(extra, files)
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        text = r.log_text()
+        r.close()
+        assert not [ln for ln in text.splitlines() if "Sanitizer" in ln or "runtime error:" in ln]
+
+
+def test_real_delivery_removes_queue_file(real):
+    r = real()
+    qid = r.submit(f"bob@{DOMAIN}", [f"alice@{DOMAIN}"], MSG)
+    assert wait_for(lambda: r.mailbox(), 15), r.log_text()[-3000:]
+    assert wait_for(lambda: re.search(rf"{qid}: removed", r.log_text()), 10), r.log_text()[-3000:]
+    assert re.search(rf"{qid}: to=<alice@{DOMAIN}>, relay=local, .*status=sent", r.log_text())
+    assert r.queued() == []
+    with open(r.mailbox()[0], "rb") as f:
+        assert b"hello there" in f.read()
+
+
+def test_real_bounce_lands_in_sender_mailbox(real):
+    r = real("transport_maps = texthash:$DIR/transport\n",
+             {"transport": "dead.example error:5.1.1 no such user here\n"})
+    qid = r.submit(f"alice@{DOMAIN}", ["x@dead.example"],
+                   b"From: alice@example.test\nTo: x@dead.example\nSubject: lost\n\nbody text\n")
+    assert wait_for(lambda: r.mailbox(), 15), r.log_text()[-3000:]
+    assert wait_for(lambda: re.search(rf"{qid}: removed", r.log_text()), 10)
+    with open(r.mailbox()[0], "rb") as f:
+        msg = email.message_from_bytes(f.read())
+    assert msg.get_content_type() == "multipart/report"
+    parts = msg.get_payload()
+    assert [p.get_content_type() for p in parts] == [
+        "text/plain", "message/delivery-status", "message/rfc822"]
+    status = parts[1].get_payload()[1]
+    assert status["Final-Recipient"] == "rfc822; x@dead.example"
+    assert status["Action"] == "failed" and status["Status"] == "5.1.1"
+    assert parts[2].get_payload()[0]["Subject"] == "lost"
+    assert wait_for(lambda: r.queued() == [], 10)
