@@ -352,8 +352,8 @@ class Tern:
              "--domain", DOMAIN, "--user", RCPT + ":benchpw"], 60)  # fmt: skip
 
     def start(self):
+        self.started = True  # stop() is harmless if start failed
         run([self.tern, "-c", self.dir, "start"], 30)
-        self.started = True
         wait_smtp(self.port, 20)
 
     def stop(self):
@@ -462,8 +462,8 @@ class Postfix:
             f.write("%s %s/%s/\n" % (RCPT, DOMAIN, USER))
 
     def start(self):
-        run([POSTFIX, "-c", self.conf, "start"], 60)
         self.started = True
+        run([POSTFIX, "-c", self.conf, "start"], 60)
         wait_smtp(self.port, 20)
 
     def stop(self):
@@ -542,7 +542,7 @@ def print_table(args, results, cmd):
     print("tern vs Postfix: %d messages of %d bytes per run, new connection per message,"
           " %d cores" % (args.n, args.size, os.cpu_count()))  # fmt: skip
     print("command: " + cmd)
-    print("load average (1 min): %s" % args.load)
+    print("load average (1 min): %s; instances on %s" % (args.load, args.fs))
     head = "%-36s" % "" + "".join("%12s" % n for n in names)
     if len(names) == 2:
         head += "%14s" % "tern/postfix"
@@ -588,9 +588,24 @@ def parse_args():
     ap.add_argument("--no-postfix", action="store_true", help="measure tern only")
     ap.add_argument("--no-tern", action="store_true", help="measure Postfix only")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--tmpdir", default=None,
+                    help="where the instances live (default $TMPDIR or /tmp); pick a real disk")  # fmt: skip
     args = ap.parse_args()
     args.sessions = [int(x) for x in args.sessions.split(",")]
     return args
+
+
+def fs_type(path):
+    """The file system type of path, from /proc/self/mounts (longest mount prefix)."""
+    best, kind = "", "?"
+    real = os.path.realpath(path)
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            dev, mnt, typ = line.split()[:3]
+            mnt = mnt.replace("\\040", " ")
+            if (real == mnt or real.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+                best, kind = mnt, "%s on %s (%s)" % (typ, mnt, dev)
+    return kind
 
 
 def check_ports(ports):
@@ -610,7 +625,10 @@ def main():
     install_postfix()  # smtp-source, the driver, ships in it too
     if not os.access(SMTP_SOURCE, os.X_OK):
         raise BenchError("%s is missing (Debian package postfix)" % SMTP_SOURCE)
-    base = tempfile.mkdtemp(prefix="tern-bench.")
+    base = tempfile.mkdtemp(prefix="tern-bench.", dir=args.tmpdir)
+    args.fs = fs_type(base)
+    if args.fs.split()[0] in ("tmpfs", "ramfs"):
+        log("warning: %s is on %s, where fsync costs nothing" % (base, args.fs))
     os.chmod(base, 0o755)  # the unprivileged daemons walk through it
     running = []
 
