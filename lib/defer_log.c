@@ -12,11 +12,13 @@
 
 /* Bounds on reading a log: a reason is at most a few KB. */
 static const struct attr_limits defer_limits = {
-    .max_name = 16, .max_value = 4096, .max_attrs = 16,
+    .max_name = 16,
+    .max_value = 4096,
+    .max_attrs = 16,
 };
 
-void defer_log_add(struct defer_log *log, const char *rcpt, const char *orig_rcpt,
-                   const char *dsn, const char *reason, time_t when)
+void defer_log_add(struct defer_log *log, const char *rcpt, const char *orig_rcpt, const char *dsn,
+                   const char *reason, time_t when)
 {
     struct defer_entry *e = (struct defer_entry *)defer_log_find(log, rcpt);
     if (e == NULL) {
@@ -122,9 +124,9 @@ static int read_record(struct attr_list *l, struct defer_log *log, char **error_
         log->warned = (time_t)when;
         return 0;
     }
-    if (attr_get_str(l, "rcpt", &rcpt) < 0 || attr_get_str_opt(l, "orig_rcpt", "", &orig) < 0
-        || attr_get_str(l, "dsn", &dsn) < 0 || attr_get_str(l, "reason", &reason) < 0
-        || attr_get_int_range(l, "time", 0, LLONG_MAX, &when) < 0)
+    if (attr_get_str(l, "rcpt", &rcpt) < 0 || attr_get_str_opt(l, "orig_rcpt", "", &orig) < 0 ||
+        attr_get_str(l, "dsn", &dsn) < 0 || attr_get_str(l, "reason", &reason) < 0 ||
+        attr_get_int_range(l, "time", 0, LLONG_MAX, &when) < 0)
         goto bad;
     defer_log_add(log, rcpt, orig, dsn, reason, (time_t)when);
     return 0;
@@ -133,8 +135,7 @@ bad:
     return -1;
 }
 
-int defer_log_read(const char *queue_dir, const char *id, struct defer_log *log,
-                   char **error_r)
+int defer_log_read(const char *queue_dir, const char *id, struct defer_log *log, char **error_r)
 {
     defer_log_clear(log);
     char *path = defer_log_path(queue_dir, id);

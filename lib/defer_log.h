@@ -40,8 +40,8 @@ struct defer_log {
 };
 
 /* Add (or replace, by rcpt) an entry; copies the strings. */
-void defer_log_add(struct defer_log *log, const char *rcpt, const char *orig_rcpt,
-                   const char *dsn, const char *reason, time_t when);
+void defer_log_add(struct defer_log *log, const char *rcpt, const char *orig_rcpt, const char *dsn,
+                   const char *reason, time_t when);
 /* The entry for rcpt, or NULL. */
 const struct defer_entry *defer_log_find(const struct defer_log *log, const char *rcpt);
 void defer_log_clear(struct defer_log *log);
@@ -55,8 +55,7 @@ int defer_log_write(const char *queue_dir, const char *id, const struct defer_lo
  * Read the log for id into *log (cleared first): 1 read, 0 no log, -1
  * unreadable or malformed with *error_r (malloc'ed).
  */
-int defer_log_read(const char *queue_dir, const char *id, struct defer_log *log,
-                   char **error_r);
+int defer_log_read(const char *queue_dir, const char *id, struct defer_log *log, char **error_r);
 /* Remove the log for id; a missing log is fine.  0 or -1 (errno). */
 int defer_log_remove(const char *queue_dir, const char *id);
 

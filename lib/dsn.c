@@ -86,8 +86,8 @@ static bool smtp_reply(const char *reason)
 static char *make_boundary(const struct dsn_report *rep)
 {
     for (unsigned n = 0;; n++) {
-        char *b = xasprintf("%s.%lld.%u/%s", rep->queue_id, (long long)rep->now, n,
-                            rep->reporting_mta);
+        char *b =
+            xasprintf("%s.%lld.%u/%s", rep->queue_id, (long long)rep->now, n, rep->reporting_mta);
         if (memmem(rep->original, rep->original_len, b, strlen(b)) == NULL)
             return b;
         free(b);
@@ -114,8 +114,9 @@ static void format_headers(str_t *out, const struct dsn_report *rep, const char 
     str_appendf(out, "\nMessage-Id: <%s.%lld.dsn@%s>\n", rep->queue_id, (long long)rep->now,
                 rep->reporting_mta);
     str_appendz(out, "Auto-Submitted: auto-replied\nMIME-Version: 1.0\n");
-    str_appendf(out, "Content-Type: multipart/report; report-type=delivery-status;\n"
-                     "\tboundary=\"%s\"\n",
+    str_appendf(out,
+                "Content-Type: multipart/report; report-type=delivery-status;\n"
+                "\tboundary=\"%s\"\n",
                 boundary);
     if (eight)
         str_appendz(out, "Content-Transfer-Encoding: 8bit\n");
@@ -125,8 +126,9 @@ static void format_headers(str_t *out, const struct dsn_report *rep, const char 
 static void format_text(str_t *out, const struct dsn_report *rep, const char *boundary)
 {
     enum dsn_action kind = rep->rcpts[0].action;
-    str_appendf(out, "--%s\nContent-Description: Notification\n"
-                     "Content-Type: text/plain; charset=us-ascii\n\n",
+    str_appendf(out,
+                "--%s\nContent-Description: Notification\n"
+                "Content-Type: text/plain; charset=us-ascii\n\n",
                 boundary);
     str_appendf(out, "This is the mail system at host %s.\n\n", rep->reporting_mta);
     if (kind == DSN_FAILED) {
@@ -151,7 +153,7 @@ static void format_text(str_t *out, const struct dsn_report *rep, const char *bo
         append_field(out, rep->rcpts[i].address);
         str_appendz(out, ">: ");
         append_field(out, rep->rcpts[i].reason != NULL ? rep->rcpts[i].reason
-                                                        : dsn_action_name(rep->rcpts[i].action));
+                                                       : dsn_action_name(rep->rcpts[i].action));
         str_appendz(out, "\n");
     }
     str_appendz(out, "\n");
@@ -183,8 +185,9 @@ static void format_rcpt_status(str_t *out, const struct dsn_report *rep, const s
 
 static void format_status(str_t *out, const struct dsn_report *rep, const char *boundary)
 {
-    str_appendf(out, "--%s\nContent-Description: Delivery report\n"
-                     "Content-Type: message/delivery-status\n\n",
+    str_appendf(out,
+                "--%s\nContent-Description: Delivery report\n"
+                "Content-Type: message/delivery-status\n\n",
                 boundary);
     str_appendf(out, "Reporting-MTA: dns; %s\nX-Tern-Queue-ID: %s\n", rep->reporting_mta,
                 rep->queue_id);
@@ -229,11 +232,11 @@ static void format_original(str_t *out, const struct dsn_report *rep, const char
 
 static int check_report(const struct dsn_report *rep, char **error_r)
 {
-    const char *missing = rep->nrcpts == 0 || rep->rcpts == NULL ? "recipients"
-                          : rep->reporting_mta == NULL        ? "reporting_mta"
-                          : rep->queue_id == NULL             ? "queue_id"
-                          : rep->sender == NULL               ? "sender"
-                          : rep->to == NULL                   ? "to"
+    const char *missing = rep->nrcpts == 0 || rep->rcpts == NULL           ? "recipients"
+                          : rep->reporting_mta == NULL                     ? "reporting_mta"
+                          : rep->queue_id == NULL                          ? "queue_id"
+                          : rep->sender == NULL                            ? "sender"
+                          : rep->to == NULL                                ? "to"
                           : rep->original == NULL && rep->original_len > 0 ? "original"
                                                                            : NULL;
     for (size_t i = 0; missing == NULL && i < rep->nrcpts; i++)

@@ -29,10 +29,10 @@
 enum dsn_action { DSN_FAILED, DSN_DELAYED, DSN_DELIVERED };
 
 struct dsn_rcpt {
-    const char *address;    /* the recipient as delivered to (required) */
-    const char *orcpt;      /* DSN ORCPT "type;address", or NULL/"" */
-    const char *status;     /* enhanced status code "X.Y.Z" (required) */
-    const char *reason;     /* human-readable diagnostic, or NULL */
+    const char *address; /* the recipient as delivered to (required) */
+    const char *orcpt;   /* DSN ORCPT "type;address", or NULL/"" */
+    const char *status;  /* enhanced status code "X.Y.Z" (required) */
+    const char *reason;  /* human-readable diagnostic, or NULL */
     enum dsn_action action;
 };
 
@@ -46,10 +46,10 @@ struct dsn_report {
     time_t now;                /* Date: of the report */
     time_t retry_until;        /* delays only: when we give up (0: omit) */
     const struct dsn_rcpt *rcpts;
-    size_t nrcpts;             /* at least 1 */
-    const char *original;      /* original content (header and body) */
+    size_t nrcpts;        /* at least 1 */
+    const char *original; /* original content (header and body) */
     size_t original_len;
-    bool headers_only;         /* original holds only the header section */
+    bool headers_only; /* original holds only the header section */
 };
 
 /*

@@ -143,8 +143,7 @@ static int maps_lookup(const char *param, const char *key, char **value_r, char 
  * addr_domain_match_list, then any tables in the list (the domain, and
  * with parent_sub each parent domain).  1, 0, or -1 on a table error.
  */
-static int domain_listed(const char *domain, const char *param, bool parent_sub,
-                         char **error_r)
+static int domain_listed(const char *domain, const char *param, bool parent_sub, char **error_r)
 {
     if (addr_domain_match_list(domain, cfg_str(param), parent_sub))
         return 1;
@@ -215,8 +214,8 @@ static void class_default(enum resolve_class cls, const char *domain, char **tra
 }
 
 /* Look up one transport_maps key and then "*" last: see transport(5). */
-static int transport_lookup(const char *addr, const char *local, const char *domain,
-                            char **value_r, char **error_r)
+static int transport_lookup(const char *addr, const char *local, const char *domain, char **value_r,
+                            char **error_r)
 {
     int rc = maps_lookup("transport_maps", addr, value_r, error_r);
     char *user = NULL, *ext = NULL;
@@ -298,8 +297,8 @@ static char *local_internal(const char *local)
 }
 
 /* Lookup keys user+ext@domain, user@domain, @domain in a list parameter. */
-static int address_maps(const char *param, const char *full, const char *user,
-                        const char *domain, char **error_r)
+static int address_maps(const char *param, const char *full, const char *user, const char *domain,
+                        char **error_r)
 {
     int rc = maps_lookup(param, full, NULL, error_r);
     if (rc == 0) {

@@ -46,7 +46,8 @@ static void outcomes_add(struct outcomes *o, size_t index, int status, const cha
                          const char *reason, const char *relay)
 {
     o->v = xreallocarray(o->v, size_add(o->n, 1), sizeof(*o->v));
-    o->v[o->n++] = (struct qmgr_outcome){index, status, xstrdup(dsn), xstrdup(reason), xstrdup(relay)};
+    o->v[o->n++] =
+        (struct qmgr_outcome){index, status, xstrdup(dsn), xstrdup(reason), xstrdup(relay)};
 }
 
 static void outcomes_clear(struct outcomes *o)
@@ -139,7 +140,8 @@ static void record_error(struct msg *m, size_t i, const char *text)
         }
     }
     int status = dsn[0] == '4' ? DELIVER_TEMP : DELIVER_PERM;
-    record(m, i, "none", status, dsn, text[0] != '\0' ? text : "mail for this recipient is not accepted");
+    record(m, i, "none", status, dsn,
+           text[0] != '\0' ? text : "mail for this recipient is not accepted");
 }
 
 /* DSN NOTIFY bits as the request text ("SUCCESS,FAILURE"; "" when not given). */
@@ -181,17 +183,25 @@ static void batch_run(struct msg *m, const struct batch *b)
     char qpath[64];
     snprintf(qpath, sizeof(qpath), "%s/%s", QMGR_DIR_ACTIVE, m->id);
     struct deliver_request req = {
-        .queue_id = xstrdup(m->id), .queue_file = xstrdup(qpath),
-        .sender = xstrdup(qfile_sender(m->qf)), .nexthop = xstrdup(b->nexthop),
-        .envid = xstrdup(qfile_attr(m->qf, QFILE_ATTR_DSN_ENVID) ? qfile_attr(m->qf, QFILE_ATTR_DSN_ENVID) : ""),
-        .ret = xstrdup(qfile_attr(m->qf, QFILE_ATTR_DSN_RET) ? qfile_attr(m->qf, QFILE_ATTR_DSN_RET) : ""),
-        .rcpts = xcalloc(b->n, sizeof(struct deliver_rcpt)), .nrcpts = b->n,
+        .queue_id = xstrdup(m->id),
+        .queue_file = xstrdup(qpath),
+        .sender = xstrdup(qfile_sender(m->qf)),
+        .nexthop = xstrdup(b->nexthop),
+        .envid = xstrdup(
+            qfile_attr(m->qf, QFILE_ATTR_DSN_ENVID) ? qfile_attr(m->qf, QFILE_ATTR_DSN_ENVID) : ""),
+        .ret = xstrdup(qfile_attr(m->qf, QFILE_ATTR_DSN_RET) ? qfile_attr(m->qf, QFILE_ATTR_DSN_RET)
+                                                             : ""),
+        .rcpts = xcalloc(b->n, sizeof(struct deliver_rcpt)),
+        .nrcpts = b->n,
     };
     for (size_t k = 0; k < b->n; k++) {
         const struct qfile_rcpt *r = qfile_rcpt(m->qf, b->idx[k]);
         req.rcpts[k] = (struct deliver_rcpt){
-            .index = b->idx[k], .rcpt = xstrdup(r->address), .orig_rcpt = xstrdup(r->original),
-            .orcpt = xstrdup(r->orcpt), .notify = notify_text(r->notify),
+            .index = b->idx[k],
+            .rcpt = xstrdup(r->address),
+            .orig_rcpt = xstrdup(r->original),
+            .orcpt = xstrdup(r->orcpt),
+            .notify = notify_text(r->notify),
         };
     }
     qmgr_agent_deliver(b->transport, &req);
@@ -261,8 +271,8 @@ static void expire(struct msg *m)
         return;
     for (size_t k = 0; k < m->deferred.n; k++) {
         struct qmgr_outcome *o = &m->deferred.v[k];
-        char *why = xasprintf("message expired after %llds in the queue: %s", (long long)life,
-                              o->reason);
+        char *why =
+            xasprintf("message expired after %llds in the queue: %s", (long long)life, o->reason);
         char dsn[16];
         snprintf(dsn, sizeof(dsn), "5%s", o->dsn + 1);
         log_rcpt(m, o->index, o->relay, dsn, "expired, returned to sender", o->reason);
@@ -353,8 +363,8 @@ static void defer_message(struct msg *m)
     log.warned = warned;
     for (size_t k = 0; k < m->deferred.n; k++) {
         const struct qfile_rcpt *r = qfile_rcpt(m->qf, m->deferred.v[k].index);
-        defer_log_add(&log, r->address, r->original, m->deferred.v[k].dsn,
-                      m->deferred.v[k].reason, time(NULL));
+        defer_log_add(&log, r->address, r->original, m->deferred.v[k].dsn, m->deferred.v[k].reason,
+                      time(NULL));
     }
     warn_delayed(m, &log);
     if (defer_log_write(".", m->id, &log, &error) < 0) {

@@ -24,7 +24,8 @@
 static bool is_double_bounce(const char *sender)
 {
     size_t n = strlen(QMGR_DOUBLE_BOUNCE);
-    return strncasecmp(sender, QMGR_DOUBLE_BOUNCE, n) == 0 && (sender[n] == '@' || sender[n] == '\0');
+    return strncasecmp(sender, QMGR_DOUBLE_BOUNCE, n) == 0 &&
+           (sender[n] == '@' || sender[n] == '\0');
 }
 
 /* Read the part of the original a notice returns: all, or its header. */
@@ -63,8 +64,11 @@ static int submit(const char *id, const char *env_sender, const char *to, const 
 {
     struct cleanup_rcpt rcpt = {.address = to, .notify = "NEVER"};
     struct cleanup_envelope env = {
-        .origin = "bounce", .sender = env_sender, .protocol = "LOCAL",
-        .rcpts = &rcpt, .rcpt_count = 1,
+        .origin = "bounce",
+        .sender = env_sender,
+        .protocol = "LOCAL",
+        .rcpts = &rcpt,
+        .rcpt_count = 1,
     };
     char *error = NULL;
     cleanup_t *h = cleanup_open(&env, &error);
@@ -106,10 +110,19 @@ int qmgr_notice_send(qfile_t *qf, const char *id, const struct dsn_rcpt *rcpts, 
     struct timeval tv;
     qfile_arrival(qf, &tv);
     struct dsn_report rep = {
-        .reporting_mta = cfg_str("myhostname"), .queue_id = id, .sender = sender, .to = to,
-        .envid = qfile_attr(qf, QFILE_ATTR_DSN_ENVID), .arrival = tv.tv_sec, .now = time(NULL),
-        .retry_until = retry_until, .rcpts = rcpts, .nrcpts = n, .original = str_c(orig),
-        .original_len = str_len(orig), .headers_only = hdrs,
+        .reporting_mta = cfg_str("myhostname"),
+        .queue_id = id,
+        .sender = sender,
+        .to = to,
+        .envid = qfile_attr(qf, QFILE_ATTR_DSN_ENVID),
+        .arrival = tv.tv_sec,
+        .now = time(NULL),
+        .retry_until = retry_until,
+        .rcpts = rcpts,
+        .nrcpts = n,
+        .original = str_c(orig),
+        .original_len = str_len(orig),
+        .headers_only = hdrs,
     };
     str_t *msg = str_new(str_len(orig) + 4096);
     char *error = NULL;

@@ -81,10 +81,17 @@ static void free_parts(struct parts *p)
 static struct dsn_report base_report(const struct dsn_rcpt *rcpts, size_t n)
 {
     return (struct dsn_report){
-        .reporting_mta = "mx.example.com", .queue_id = "1rXbW70DPq4Kj",
-        .sender = "alice@example.com", .to = "alice@example.com", .envid = "ENV-1",
-        .arrival = 1700000000, .now = 1700000100, .rcpts = rcpts, .nrcpts = n,
-        .original = original, .original_len = strlen(original),
+        .reporting_mta = "mx.example.com",
+        .queue_id = "1rXbW70DPq4Kj",
+        .sender = "alice@example.com",
+        .to = "alice@example.com",
+        .envid = "ENV-1",
+        .arrival = 1700000000,
+        .now = 1700000100,
+        .rcpts = rcpts,
+        .nrcpts = n,
+        .original = original,
+        .original_len = strlen(original),
     };
 }
 
@@ -195,8 +202,8 @@ static void test_headers_only_and_8bit(void **state)
 static void test_hostile_text(void **state)
 {
     (void)state;
-    struct dsn_rcpt r = {"bob@example.org\nBcc: victim@example.net", "rfc822;x\ny",
-                         "5.1.1", "bad\r\nX-Injected: yes\n\n--boundary", DSN_FAILED};
+    struct dsn_rcpt r = {"bob@example.org\nBcc: victim@example.net", "rfc822;x\ny", "5.1.1",
+                         "bad\r\nX-Injected: yes\n\n--boundary", DSN_FAILED};
     struct dsn_report rep = base_report(&r, 1);
     rep.to = "alice@example.com\nBcc: evil@example.net";
     str_t *out = str_new(0);
@@ -230,9 +237,9 @@ static void test_status_syntax(void **state)
         const char *s;
         bool ok;
     } cases[] = {
-        {"2.0.0", true}, {"4.4.1", true}, {"5.1.1", true}, {"5.123.999", true},
-        {"3.0.0", false}, {"5.1", false}, {"5.1.", false}, {"5..1", false}, {"5.1.1 ", false},
-        {"5.1234.1", false}, {"", false}, {"x.1.1", false},
+        {"2.0.0", true},   {"4.4.1", true},     {"5.1.1", true}, {"5.123.999", true},
+        {"3.0.0", false},  {"5.1", false},      {"5.1.", false}, {"5..1", false},
+        {"5.1.1 ", false}, {"5.1234.1", false}, {"", false},     {"x.1.1", false},
     };
     for (size_t i = 0; i < N_ELEMENTS(cases); i++)
         if (dsn_status_valid(cases[i].s) != cases[i].ok)

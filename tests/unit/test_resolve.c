@@ -72,8 +72,7 @@ static void check_routes(const struct route_case *cases, size_t n)
         if (resolve_addr(cases[i].addr, &r, &error) < 0)
             fail_msg("%s: %s", cases[i].addr, error);
         if (r.cls != cases[i].cls || strcmp(r.transport, cases[i].transport) != 0 ||
-            strcmp(r.nexthop, cases[i].nexthop) != 0 ||
-            strcmp(r.addr, cases[i].out_addr) != 0)
+            strcmp(r.nexthop, cases[i].nexthop) != 0 || strcmp(r.addr, cases[i].out_addr) != 0)
             fail_msg("%s: got class %d %s:%s (%s), want %d %s:%s (%s)", cases[i].addr, r.cls,
                      r.transport, r.nexthop, r.addr, cases[i].cls, cases[i].transport,
                      cases[i].nexthop, cases[i].out_addr);
@@ -254,11 +253,9 @@ static void test_table_errors(void **state)
          "virtual_mailbox_domains = virt.example\n"
          "virtual_mailbox_maps = texthash:$T/missing-vmailbox\n");
     static const struct known_case cases[] = {
-        {"root@example.com", 1},         /* the password file answers first */
-        {"nobody-xyz@example.com", -1},  /* then the alias table is needed */
-        {"postmaster@example.com", 1},
-        {"anna@virt.example", -1},
-        {"anyone@elsewhere.example", 1},
+        {"root@example.com", 1},        /* the password file answers first */
+        {"nobody-xyz@example.com", -1}, /* then the alias table is needed */
+        {"postmaster@example.com", 1},  {"anna@virt.example", -1}, {"anyone@elsewhere.example", 1},
     };
     check_known(cases, N_ELEMENTS(cases));
 
