@@ -168,6 +168,16 @@ void *stream_layer_ctx(const stream_t *s)
     return s->layer_ctx;
 }
 
+const struct stream_layer *stream_get_layer(const stream_t *s)
+{
+    return s->layer;
+}
+
+int stream_get_timeout_ms(const stream_t *s)
+{
+    return s->timeout_ms;
+}
+
 static int64_t stream_deadline(const stream_t *s)
 {
     return s->timeout_ms > 0 ? stream_now_ms() + s->timeout_ms : -1;

@@ -48,6 +48,10 @@ void stream_set_timeout(stream_t *s, int seconds);
 /* Replace the I/O layer (ctx is freed by layer->free on close/replace). */
 void stream_set_layer(stream_t *s, const struct stream_layer *layer, void *ctx);
 void *stream_layer_ctx(const stream_t *s);
+/* The current layer (never NULL: the plain layer when none was set). */
+const struct stream_layer *stream_get_layer(const stream_t *s);
+/* The per-operation timeout in milliseconds (0: none). */
+int stream_get_timeout_ms(const stream_t *s);
 
 /* Monotonic clock in milliseconds, for deadlines. */
 int64_t stream_now_ms(void);
