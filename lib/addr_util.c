@@ -5,6 +5,7 @@
  * list matching as Postfix's mydestination / relay_domains do it.
  */
 #include "addr.h"
+#include "config.h"
 #include "mem.h"
 #include "str.h"
 
@@ -152,22 +153,20 @@ bool addr_domain_match(const char *domain, const char *pattern, bool parent_matc
 
 bool addr_domain_match_list(const char *domain, const char *list, bool parent_matches_sub)
 {
-    static const char sep[] = ", \t\r\n";
+    char **pats = config_list_split(list);
     size_t dl = strlen(domain);
-    for (const char *p = list + strspn(list, sep); *p != '\0'; p += strspn(p, sep)) {
-        size_t n = strcspn(p, sep);
-        const char *pat = p;
-        size_t pl = n;
-        p += n;
+    bool found = false, result = false;
+    for (char **p = pats; !found && *p != NULL; p++) {
+        const char *pat = *p;
         bool neg = pat[0] == '!';
-        if (neg) {
-            pat++;
-            pl--;
-        }
-        if (pl == 0 || pat[0] == '/' || memchr(pat, ':', pl) != NULL)
+        pat += neg;
+        if (pat[0] == '\0' || pat[0] == '/' || strchr(pat, ':') != NULL)
             continue;
-        if (match_n(domain, dl, pat, pl, parent_matches_sub))
-            return !neg;
+        if (match_n(domain, dl, pat, strlen(pat), parent_matches_sub)) {
+            found = true;
+            result = !neg;
+        }
     }
-    return false;
+    cfg_list_free(&pats);
+    return result;
 }

@@ -445,6 +445,12 @@ static int value_check(const struct param_def *def, const char *value, str_t *er
         if (config_parse_bool(value, &b) < 0)
             return str_setf(err, "bad boolean value \"%.100s\" (use yes or no)", value), -1;
         return 0;
+    case PARAM_LIST: {
+        const char *why = config_list_check(value);
+        if (why != NULL)
+            return str_setf(err, "%s: \"%.100s\"", why, value), -1;
+        return 0;
+    }
     default:
         return 0;
     }
@@ -778,31 +784,97 @@ long long cfg_time(const char *name)
     return v;
 }
 
-/* Split on commas and whitespace into a NULL-terminated array. */
-static char **list_split(const char *text)
+/* ---- lists -------------------------------------------------------------- */
+
+static const char list_sep[] = ", \t\r\n";
+
+static bool list_is_sep(char c)
+{
+    return c != '\0' && strchr(list_sep, c) != NULL;
+}
+
+/* Length of the element at p: up to a separator outside any "{...}". */
+static size_t list_elem_len(const char *p)
+{
+    size_t i = 0;
+    long depth = 0;
+    for (; p[i] != '\0' && (depth > 0 || !list_is_sep(p[i])); i++) {
+        if (p[i] == '{')
+            depth++;
+        else if (p[i] == '}' && depth > 0)
+            depth--;
+    }
+    return i;
+}
+
+/* Whether the '{' at p[0] is closed by p[len - 1] (the group is the element). */
+static bool list_whole_group(const char *p, size_t len)
+{
+    long depth = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '{')
+            depth++;
+        else if (p[i] == '}' && --depth == 0)
+            return i == len - 1;
+    }
+    return false;
+}
+
+/* The element text: a bare "{ text }" loses its braces and inner white space. */
+static char *list_elem_copy(const char *p, size_t len)
+{
+    if (len >= 2 && p[0] == '{' && list_whole_group(p, len)) {
+        p++;
+        len -= 2;
+        while (len > 0 && isspace((unsigned char)*p))
+            p++, len--;
+        while (len > 0 && isspace((unsigned char)p[len - 1]))
+            len--;
+    }
+    return xstrndup(p, len);
+}
+
+char **config_list_split(const char *text)
 {
     size_t n = 0, cap = 4;
     char **list = xreallocarray(NULL, cap, sizeof(*list));
     const char *p = text;
     for (;;) {
-        p += strspn(p, ", \t\r\n");
+        p += strspn(p, list_sep);
         if (*p == '\0')
             break;
-        size_t len = strcspn(p, ", \t\r\n");
+        size_t len = list_elem_len(p);
+        char *elem = list_elem_copy(p, len);
+        p += len;
+        if (*elem == '\0') { /* "{}" is no element */
+            free(elem);
+            continue;
+        }
         if (n + 1 >= cap) {
             cap = size_mul(cap, 2);
             list = xreallocarray(list, cap, sizeof(*list));
         }
-        list[n++] = xstrndup(p, len);
-        p += len;
+        list[n++] = elem;
     }
     list[n] = NULL;
     return list;
 }
 
+const char *config_list_check(const char *text)
+{
+    long depth = 0;
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p == '{')
+            depth++;
+        else if (*p == '}' && --depth < 0)
+            return "unexpected '}' in list (a '{' must come first)";
+    }
+    return depth > 0 ? "missing '}' in list" : NULL;
+}
+
 char **cfg_list(const char *name)
 {
-    return list_split(cfg_str(name));
+    return config_list_split(cfg_str(name));
 }
 
 void cfg_list_free(char ***listp)

@@ -63,9 +63,21 @@ const char *cfg_str(const char *name);    /* expanded value */
 long long cfg_int(const char *name);
 bool cfg_bool(const char *name);
 long long cfg_time(const char *name);     /* seconds */
-/* Split a list value into a NULL-terminated array (free with cfg_list_free). */
+/*
+ * Split a list value into a NULL-terminated array (free with cfg_list_free).
+ * Postfix list syntax: elements are separated by commas and/or white
+ * space, except inside "{...}", so "inline:{ a=b, c=d }" is one element
+ * (braces kept); an element that is one "{ text }" group as a whole
+ * becomes "text" (outer braces and the white space just inside them
+ * removed; an empty group is no element).  config_load rejects list
+ * values whose braces do not balance.
+ */
 char **cfg_list(const char *name);
 void cfg_list_free(char ***listp);
+/* The same splitting for any text (table results, unexpanded values). */
+char **config_list_split(const char *text);
+/* NULL when the braces in a list value balance, else the reason. */
+const char *config_list_check(const char *text);
 
 /* Raw (unexpanded) value and whether main.cf or -o set it explicitly. */
 const char *cfg_raw(const char *name, bool *is_set_r);

@@ -100,36 +100,12 @@ static bool is_table(const char *spec)
 }
 
 /*
- * Split a list parameter on commas and white space outside braces, so
- * that "inline:{ a=b, c=d }" stays one entry (cfg_list splits inside).
- */
-static char **list_get(const char *param)
-{
-    const char *p = cfg_str(param);
-    size_t n = 0;
-    char **list = xreallocarray(NULL, 1, sizeof(*list));
-    for (;;) {
-        p += strspn(p, ", \t\r\n");
-        if (*p == '\0')
-            break;
-        const char *start = p;
-        int depth = 0;
-        for (; *p != '\0' && (depth > 0 || strchr(", \t\r\n", *p) == NULL); p++)
-            depth += *p == '{' ? 1 : *p == '}' && depth > 0 ? -1 : 0;
-        list = xreallocarray(list, size_add(n, 2), sizeof(*list));
-        list[n++] = xstrndup(start, (size_t)(p - start));
-    }
-    list[n] = NULL;
-    return list;
-}
-
-/*
  * Look key up in every table of a list parameter, in order: 1 found
  * (*value_r malloc'ed if wanted), 0 not found, -1 table error.
  */
 static int maps_lookup(const char *param, const char *key, char **value_r, char **error_r)
 {
-    char **list = list_get(param);
+    char **list = cfg_list(param);
     int rc = 0;
     for (char **p = list; rc == 0 && *p != NULL; p++)
         if (is_table(*p) && strcmp(*p, RESOLVE_UNIX_PASSWD) != 0)
@@ -320,7 +296,7 @@ static int local_known(const char *local, const char *user, char **error_r)
 {
     if (strcmp(user, "postmaster") == 0)
         return 1;
-    char **list = list_get("local_recipient_maps");
+    char **list = cfg_list("local_recipient_maps");
     int rc = list[0] == NULL ? 1 : 0;
     for (char **p = list; rc == 0 && *p != NULL; p++) {
         if (strcmp(*p, RESOLVE_UNIX_PASSWD) == 0) {

@@ -168,7 +168,7 @@ static char *local_forward_file(const char *tmpl, const struct passwd *pw)
 static int local_user_forward(struct local_rcpt_state *st, const struct passwd *pw, int depth)
 {
     bool set;
-    char *raw = xstrdup(cfg_raw("forward_path", &set));
+    char **paths = config_list_split(cfg_raw("forward_path", &set));
     struct local_id id = {.uid = pw->pw_uid, .gid = pw->pw_gid, .user = pw->pw_name,
                           .home = pw->pw_dir, .class = "forward"};
     if (!local_is_root()) {
@@ -177,9 +177,8 @@ static int local_user_forward(struct local_rcpt_state *st, const struct passwd *
     }
     str_t *data = str_new(512);
     int rc = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(raw, ", \t\n", &save); t && rc == 0; t = strtok_r(NULL, ", \t\n", &save)) {
-        char *path = local_forward_file(t, pw);
+    for (char **t = paths; *t != NULL && rc == 0; t++) {
+        char *path = local_forward_file(*t, pw);
         uid_t fu;
         gid_t fg;
         struct local_outcome o;
@@ -196,7 +195,7 @@ static int local_user_forward(struct local_rcpt_state *st, const struct passwd *
         free(key);
     }
     str_free(&data);
-    free(raw);
+    cfg_list_free(&paths);
     return rc;
 }
 

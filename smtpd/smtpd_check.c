@@ -112,16 +112,11 @@ static enum smtpd_verdict smtpd_access_value(struct smtpd_ctx *c, const char *va
     case SMTP_ACCESS_RESTRICTIONS: {
         if (c->depth >= SMTPD_CHECK_DEPTH)
             return smtpd_config_error(c, "access table results nested too deep");
-        char **names = xcalloc(SMTP_ACCESS_TEXT_MAX, sizeof(*names));
-        size_t n = 0;
-        char *copy = xstrdup(r.text), *save = NULL;
-        for (char *w = strtok_r(copy, ", \t", &save); w != NULL; w = strtok_r(NULL, ", \t", &save))
-            names[n++] = w;
+        char **names = config_list_split(r.text);
         c->depth++;
         enum smtpd_verdict v = smtpd_list(c, names);
         c->depth--;
-        free(copy);
-        free(names);
+        cfg_list_free(&names);
         return v;
     }
     default:

@@ -257,6 +257,62 @@ static void test_lists(void **state)
     cfg_list_free(&l);
 }
 
+/* Postfix list syntax: "{...}" groups; a bare "{ text }" loses its braces. */
+static const struct {
+    const char *value;
+    const char *want[5]; /* NULL-terminated */
+} list_cases[] = {
+    { "inline:{ a=b, c=d }", { "inline:{ a=b, c=d }" } },
+    { "inline:{ a=b, c=d }, texthash:/x", { "inline:{ a=b, c=d }", "texthash:/x" } },
+    { "static:{ some text, here }\n\tx", { "static:{ some text, here }", "x" } },
+    { "{ a b, c }  d", { "a b, c", "d" } },
+    { "{a}", { "a" } },
+    { "{ { nested } }", { "{ nested }" } },
+    { "{a}{b} c", { "{a}{b}", "c" } },
+    { "{a}b", { "{a}b" } },
+    { "x{ y z }w, v", { "x{ y z }w", "v" } },
+    { "{}, { }, a", { "a" } },
+    { "inline:{ { k = v, w } }", { "inline:{ { k = v, w } }" } },
+    { ",,, ,", { NULL } },
+};
+
+static void test_list_braces(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < N_ELEMENTS(list_cases); i++) {
+        char *text = xasprintf("alias_maps = %s\n", list_cases[i].value);
+        if (load(text) != 0)
+            fail_msg("case %zu: \"%s\" did not load", i, list_cases[i].value);
+        free(text);
+        char **l = cfg_list("alias_maps");
+        size_t n = 0;
+        for (; list_cases[i].want[n] != NULL; n++) {
+            if (l[n] == NULL || strcmp(l[n], list_cases[i].want[n]) != 0)
+                fail_msg("case %zu: element %zu is \"%s\", want \"%s\"", i, n,
+                         l[n] ? l[n] : "(end)", list_cases[i].want[n]);
+        }
+        if (l[n] != NULL)
+            fail_msg("case %zu: extra element \"%s\"", i, l[n]);
+        cfg_list_free(&l);
+        /* The same splitter for any text. */
+        l = config_list_split(list_cases[i].value);
+        for (n = 0; list_cases[i].want[n] != NULL; n++)
+            assert_string_equal(l[n], list_cases[i].want[n]);
+        assert_null(l[n]);
+        cfg_list_free(&l);
+    }
+    /* Unbalanced braces in a list are a load error with the line number. */
+    assert_int_equal(load("mail_name = x\nalias_maps = inline:{ a=b\n"), -1);
+    log_expect("line 2: parameter alias_maps: missing '}' in list");
+    assert_int_equal(load("alias_maps = a }, b\n"), -1);
+    log_expect("line 1: parameter alias_maps: unexpected '}'");
+    /* Braces in a string parameter are nobody's business. */
+    assert_int_equal(load("smtpd_banner = }{\n"), 0);
+    assert_null(config_list_check("a {b} {c {d}}"));
+    assert_non_null(config_list_check("{"));
+    assert_non_null(config_list_check("}{"));
+}
+
 static void test_parse_time(void **state)
 {
     (void)state;
@@ -578,7 +634,7 @@ int main(void)
         cmocka_unit_test(test_table_sane),     cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_computed_domain), cmocka_unit_test(test_syntax),
         cmocka_unit_test(test_raw_and_expand), cmocka_unit_test(test_types),
-        cmocka_unit_test(test_lists),          cmocka_unit_test(test_parse_time),
+        cmocka_unit_test(test_lists),          cmocka_unit_test(test_list_braces),          cmocka_unit_test(test_parse_time),
         cmocka_unit_test(test_parse_bool),     cmocka_unit_test(test_errors),
         cmocka_unit_test(test_expansion_bombs), cmocka_unit_test(test_unknown_names),
         cmocka_unit_test(test_overrides),      cmocka_unit_test(test_reload),
