@@ -107,9 +107,9 @@ void dns_mx_free(struct dns_mx **listp, size_t n);
  * returned as itself without a query.
  */
 struct dns_addr {
-    int family;              /* AF_INET or AF_INET6 */
-    unsigned char addr[16];  /* 4 or 16 bytes in network order */
-    char text[46];           /* printable form (INET6_ADDRSTRLEN) */
+    int family;             /* AF_INET or AF_INET6 */
+    unsigned char addr[16]; /* 4 or 16 bytes in network order */
+    char text[46];          /* printable form (INET6_ADDRSTRLEN) */
     uint32_t ttl;
 };
 enum dns_status dns_lookup_addr(const char *name, unsigned families, struct dns_addr **list_r,
@@ -214,6 +214,9 @@ void dns_set_shuffle(unsigned (*rand_below)(unsigned bound));
  * packet (wire format) for a question, and extract typed records from it.
  * dns_classify_wire sets *ttl_r to how long the answer may be cached (the
  * smallest TTL of the records used, or the negative TTL; 0: do not cache).
+ * An answer whose CNAME chain leaves the packet (the lookups then ask for
+ * the target) classifies as DNS_OK with DNS_F_CNAME; dns_mx_from_wire
+ * reports it as DNS_NOTFOUND.
  */
 enum dns_status dns_classify_wire(const unsigned char *wire, size_t len, const char *qname,
                                   uint16_t qtype, uint32_t *ttl_r, unsigned *flags_r,
