@@ -49,7 +49,7 @@ const struct tern_service tern_services[] = {
     {"bounce", "unix", 0, "-", "-", "n", "-", "0", "bounce", ""},
     {"smtp", "unix", 0, "-", "-", "n", "-", "-", "smtp", ""},
     {"local", "unix", 0, "-", "n", "n", "-", "-", "local", ""},
-    {"authd", "unix", 0, "-", "-", "n", "-", "-", "authd", ""},
+    {"auth", "unix", 0, "-", "-", "n", "-", "1", "authd", ""},
 };
 const size_t tern_services_count = N_ELEMENTS(tern_services);
 

@@ -11,13 +11,13 @@
  */
 #include "sys.h"
 
-#include <crypt.h>
 #include <ctype.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 
 #include "log.h"
 #include "mem.h"
+#include "passwd_file.h"
 #include "str.h"
 #include "tern.h"
 
@@ -111,26 +111,15 @@ void tern_user_clear(struct tern_user *u)
     xfree(u->password);
 }
 
-/* "{SCHEME}hash" for password, yescrypt if libxcrypt has it. */
+/* "{CRYPT}$y$..." (yescrypt) or "{SHA512-CRYPT}$6$...": see passwd_hash(). */
 static char *user_hash(const char *password)
 {
-    static const struct {
-        const char *prefix, *scheme;
-    } methods[] = {{"$y$", "{CRYPT}"}, {"$6$", "{SHA512-CRYPT}"}};
-    char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-    struct crypt_data *cd = xcalloc(1, sizeof(*cd));
-    char *out = NULL;
-    for (size_t i = 0; i < N_ELEMENTS(methods) && out == NULL; i++) {
-        if (crypt_gensalt_rn(methods[i].prefix, 0, NULL, 0, salt, (int)sizeof(salt)) == NULL)
-            continue;
-        const char *h = crypt_r(password, salt, cd);
-        if (h != NULL && h[0] != '*')
-            out = xasprintf("%s%s", methods[i].scheme, h);
+    char *error = NULL;
+    char *out = passwd_hash("CRYPT", password, &error);
+    if (out == NULL) {
+        msg_error("%s", error);
+        free(error);
     }
-    explicit_bzero(cd, sizeof(*cd));
-    free(cd);
-    if (out == NULL)
-        msg_error("crypt(3) cannot hash passwords with yescrypt or sha512-crypt");
     return out;
 }
 

@@ -1,0 +1,55 @@
+/*
+ * authd.h - internals shared by the files of authd, the authentication
+ * service: authd.c (requests and replies), authd_db.c (the user database,
+ * re-read when it changes), authd_throttle.c (failure counters per client
+ * address and per user).
+ */
+#ifndef TERN_AUTHD_H
+#define TERN_AUTHD_H
+
+#include "sys.h"
+
+#include "passwd_file.h"
+
+/* ---- authd_db.c ---- */
+
+/* Remember the path and plaintext policy; load the file (errors logged). */
+void authd_db_init(const char *path, bool allow_plaintext);
+/*
+ * The current database, re-read first when the file changed since the
+ * last load (stat). NULL when no version of the file could ever be read.
+ */
+const struct passwd_db *authd_db_get(void);
+const char *authd_db_path(void);
+
+/* ---- authd_throttle.c ---- */
+
+struct authd_throttle;
+
+#define AUTHD_THROTTLE_MAX 100000 /* most keys remembered (oldest evicted) */
+
+struct authd_throttle *authd_throttle_new(size_t max_keys);
+void authd_throttle_free(struct authd_throttle **tp);
+/* Recent failures for key (0 once reset_ms passed since the last one). */
+long authd_throttle_count(struct authd_throttle *t, const char *key, int64_t now,
+                          int64_t reset_ms);
+/* Count one more failure for key; returns the new count. */
+long authd_throttle_fail(struct authd_throttle *t, const char *key, int64_t now,
+                         int64_t reset_ms);
+void authd_throttle_forget(struct authd_throttle *t, const char *key);
+/* Drop keys whose last failure is older than reset_ms. */
+void authd_throttle_prune(struct authd_throttle *t, int64_t now, int64_t reset_ms);
+size_t authd_throttle_size(const struct authd_throttle *t);
+
+/*
+ * The throttling key of a client address: "ip:" + the address, IPv6
+ * reduced to its /64 (one end site); NULL for an empty address.
+ */
+char *authd_throttle_ip_key(const char *addr);
+/* The key of a user name: "user:" + the name in lower case. */
+char *authd_throttle_user_key(const char *user);
+
+/* Delay for the n-th recent failure: base * 2^(n-1), capped. */
+int64_t authd_failure_delay_ms(long n, int64_t base_ms, int64_t max_ms);
+
+#endif

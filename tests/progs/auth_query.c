@@ -1,0 +1,54 @@
+/*
+ * auth_query - ask authd one question through lib/auth_client, for the
+ * integration tests:
+ *
+ *     auth_query -c CONFIG_DIR [-s service] [-a client_addr] [-S socket] USER PASSWORD
+ *
+ * Prints the reply as "status=... user=... uid=... gid=... home=...
+ * reason=... delay_ms=..." on one line and exits 0, or prints the
+ * client's error and exits 3 when authd could not be asked.
+ */
+#include "sys.h"
+
+#include "auth_client.h"
+#include "config.h"
+#include "log.h"
+
+int main(int argc, char **argv)
+{
+    struct auth_request req = {.service = "smtp"};
+    const char *dir = NULL;
+    int c;
+    log_init("auth_query");
+    log_open("tern", "/dev/stderr");
+    while ((c = getopt(argc, argv, "a:c:s:S:t")) != -1) {
+        if (c == 'a')
+            req.client_addr = optarg;
+        else if (c == 'c')
+            dir = optarg;
+        else if (c == 's')
+            req.service = optarg;
+        else if (c == 'S')
+            req.socket_path = optarg;
+        else if (c == 't')
+            req.tls = true;
+        else
+            return 2;
+    }
+    if (argc - optind != 2 || config_load(dir) < 0)
+        return 2;
+    req.user = argv[optind];
+    req.password = argv[optind + 1];
+    struct auth_result r;
+    char *error = NULL;
+    if (auth_client_verify(&req, &r, &error) < 0) {
+        printf("error=%s\n", error);
+        free(error);
+        return 3;
+    }
+    printf("status=%s user=%s uid=%ld gid=%ld home=%s reason=%s delay_ms=%ld\n",
+           auth_status_name(r.status), r.user ? r.user : "", r.uid, r.gid, r.home, r.reason,
+           r.delay_ms);
+    auth_result_clear(&r);
+    return 0;
+}
