@@ -14,6 +14,7 @@
 #include "log.h"
 #include "mem.h"
 #include "server.h"
+#include "valias.h"
 
 static struct cleanup_config cleanup_cf;
 
@@ -70,6 +71,7 @@ static void state_free(struct cleanup_state *st)
     for (size_t i = 0; i < st->nrcpt; i++) {
         free(st->rcpts[i].addr);
         free(st->rcpts[i].orcpt);
+        free(st->rcpts[i].original);
     }
     free(st->rcpts);
     char **strs[] = {&st->origin,        &st->sender, &st->client_name, &st->client_addr,
@@ -78,6 +80,7 @@ static void state_free(struct cleanup_state *st)
                      &st->message_id,    &st->why,    &st->dsn,         &st->reason};
     for (size_t i = 0; i < N_ELEMENTS(strs); i++)
         xfree(*strs[i]);
+    xfree(st->tls_info);
 }
 
 /* Feed one chunk to the message, unless it has already failed. */
@@ -235,6 +238,7 @@ static void cleanup_pre_jail(const char *service, void *ctx)
     cleanup_cf.append_at_myorigin = cfg_bool("append_at_myorigin");
     cleanup_cf.myhostname = cfg_str("myhostname");
     cleanup_cf.myorigin = cfg_str("myorigin");
+    cleanup_cf.valias = valias_enabled();
 }
 
 int main(int argc, char **argv)

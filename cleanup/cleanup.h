@@ -26,6 +26,7 @@
 struct cleanup_rcpt_entry {
     char *addr;
     char *orcpt;     /* NULL when not given */
+    char *original;  /* before virtual_alias_maps rewrote it; NULL when not */
     unsigned notify; /* QFILE_NOTIFY_* */
 };
 
@@ -37,6 +38,7 @@ struct cleanup_config {
     long hopcount_limit;
     size_t rcpt_limit;
     bool append_at_myorigin;
+    bool valias; /* virtual_alias_maps is set */
     const char *myhostname;
     const char *myorigin;
 };
@@ -46,6 +48,7 @@ struct cleanup_state {
     /* envelope */
     char *origin, *sender, *client_name, *client_addr, *client_port, *helo;
     char *protocol, *sasl_method, *sasl_username, *envid, *ret, *submit_uid;
+    char *tls_info; /* "TLSv1.3 with cipher ... (256/256 bits)", or NULL */
     bool local_submission, extract, smtputf8;
     struct cleanup_rcpt_entry *rcpts;
     size_t nrcpt, rcpt_cap;
@@ -75,6 +78,10 @@ int cleanup_add_rcpt(struct cleanup_state *st, const char *addr, size_t len, con
                      unsigned notify);
 /* "addr", or "addr@$myorigin" when it has no domain (malloc'ed). */
 char *cleanup_qualify(const struct cleanup_state *st, const char *addr, size_t len);
+
+/* cleanup_valias.c */
+/* Rewrite the recipients through virtual_alias_maps; 0, or -1 (failed, noted). */
+int cleanup_valias(struct cleanup_state *st);
 
 /* cleanup_header.c */
 int cleanup_header_event(enum header_event ev, const char *data, size_t len, void *ctx);

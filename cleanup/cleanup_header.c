@@ -229,7 +229,7 @@ static int on_end(struct cleanup_state *st)
                                  : "no recipients");
         return -1;
     }
-    if (cleanup_out_create(st) < 0)
+    if (cleanup_valias(st) < 0 || cleanup_out_create(st) < 0)
         return -1;
     add_missing(st);
     if (cleanup_out_content(st, str_c(st->headers), str_len(st->headers)) < 0)

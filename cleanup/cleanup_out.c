@@ -35,6 +35,19 @@ static void put_token(str_t *out, const char *text, const char *def)
     }
 }
 
+/*
+ * smtpd's TLS summary, "(using TLSv1.3 with cipher X (256/256 bits))":
+ * only the characters such a summary has, bounded, else nothing.
+ */
+static void put_tls_info(str_t *out, const char *info)
+{
+    if (info == NULL || strlen(info) > 200 ||
+        strspn(info, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 ._-/()") !=
+            strlen(info))
+        return;
+    str_appendf(out, "\n\t(using %s)", info);
+}
+
 /* The Received: header, Postfix's layout. */
 static void received_header(struct cleanup_state *st, str_t *out)
 {
@@ -49,7 +62,9 @@ static void received_header(struct cleanup_state *st, str_t *out)
         if (st->client_addr != NULL && strchr(st->client_addr, ':') != NULL)
             str_appendz(out, "IPv6:");
         put_token(out, st->client_addr, "unknown");
-        str_appendz(out, "])\n\tby ");
+        str_appendz(out, "])");
+        put_tls_info(out, st->tls_info);
+        str_appendz(out, "\n\tby ");
         put_token(out, st->cf->myhostname, "localhost");
         str_appendz(out, " (tern) with ");
         put_token(out, proto, "ESMTP");
@@ -67,7 +82,7 @@ static void received_header(struct cleanup_state *st, str_t *out)
     }
     if (st->nrcpt == 1 && !st->extract) {
         str_appendz(out, "\n\tfor <");
-        put_token(out, st->rcpts[0].addr, "");
+        put_token(out, st->rcpts[0].original ? st->rcpts[0].original : st->rcpts[0].addr, "");
         str_appendz(out, ">; ");
     } else {
         str_appendz(out, ";\n\t");
@@ -97,6 +112,7 @@ static int write_envelope(struct cleanup_state *st, char **err)
         struct qfile_rcpt_spec r = {
             .address = st->rcpts[i].addr,
             .orcpt = st->rcpts[i].orcpt,
+            .original = st->rcpts[i].original,
             .notify = st->rcpts[i].notify,
         };
         if (qfile_write_rcpt(st->w, &r, err) < 0)

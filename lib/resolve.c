@@ -105,6 +105,11 @@ static bool is_table(const char *spec)
  */
 static int maps_lookup(const char *param, const char *key, char **value_r, char **error_r)
 {
+    return resolve_maps_lookup(param, key, value_r, error_r);
+}
+
+int resolve_maps_lookup(const char *param, const char *key, char **value_r, char **error_r)
+{
     char **list = cfg_list(param);
     int rc = 0;
     for (char **p = list; rc == 0 && *p != NULL; p++)
@@ -130,7 +135,7 @@ static int domain_listed(const char *domain, const char *param, bool parent_sub,
     return rc;
 }
 
-static int resolve_class(const char *domain, enum resolve_class *cls_r, char **error_r)
+int resolve_domain_class(const char *domain, enum resolve_class *cls_r, char **error_r)
 {
     static const struct {
         const char *param;
@@ -238,7 +243,7 @@ int resolve_addr(const char *addr, struct resolve_result *r, char **error_r)
     addr_domain_lower(r->addr);
     char *local, *domain;
     addr_split(r->addr, &local, &domain);
-    int rc = resolve_class(domain, &r->cls, error_r);
+    int rc = resolve_domain_class(domain, &r->cls, error_r);
     char *value = NULL;
     if (rc == 0) {
         class_default(r->cls, domain, &r->transport, &r->nexthop);
@@ -328,6 +333,10 @@ int resolve_rcpt_known(const char *addr, char **error_r)
     int rc = 0;
     if (domain[0] != '\0')
         rc = address_maps("virtual_alias_maps", full, user, domain, error_r);
+    if (rc == 0 && r.cls == RESOLVE_LOCAL) /* virtual(5): "user" keys for local domains */
+        rc = maps_lookup("virtual_alias_maps", local, NULL, error_r);
+    if (rc == 0 && r.cls == RESOLVE_LOCAL && strcmp(local, user) != 0)
+        rc = maps_lookup("virtual_alias_maps", user, NULL, error_r);
     if (rc == 0 && r.cls == RESOLVE_LOCAL)
         rc = local_known(local, user, error_r);
     else if (rc == 0)

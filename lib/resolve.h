@@ -43,6 +43,19 @@ void resolve_result_clear(struct resolve_result *r);
  */
 int resolve_rcpt_known(const char *addr, char **error_r);
 
+/*
+ * The class of a domain ("" is local): 0, or -1 on a table error.
+ */
+int resolve_domain_class(const char *domain, enum resolve_class *cls_r, char **error_r);
+
+/*
+ * Look key up in the tables of a list parameter, in order, through the
+ * cache below (patterns and unix:passwd.byname are skipped): 1 found
+ * (*value_r malloc'ed when value_r is not NULL), 0 not found, -1 table
+ * error (*error_r malloc'ed).
+ */
+int resolve_maps_lookup(const char *param, const char *key, char **value_r, char **error_r);
+
 /* Drop cached tables (after a configuration reload). */
 void resolve_reset(void);
 
