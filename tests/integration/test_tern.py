@@ -216,6 +216,60 @@ def test_init_dirs_and_users(inst):
     assert "bob@example.org example.org/bob/" in read(inst.dir / "vmailbox")
 
 
+def table(path):
+    """A postmap-format file as {key: value}, comments skipped."""
+    out = {}
+    for line in read(path).splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, value = line.split(None, 1)
+            out[key] = value.strip()
+    return out
+
+
+def test_init_role_aliases(inst):
+    d = str(inst.dir)
+    main = read(inst.dir / "main.cf")
+    for name, value in (("virtual_alias_maps", "texthash:%s/virtual" % d),
+                        ("alias_maps", "texthash:%s/aliases" % d),
+                        ("alias_database", "texthash:%s/aliases" % d)):
+        assert re.search(r"^%s = %s$" % (name, re.escape(value)), main, re.M), name
+    virt = table(inst.dir / "virtual")
+    for dom in ("example.test", "example.org"):
+        for role in ("postmaster", "abuse", "hostmaster", "mailer-daemon"):
+            assert virt["%s@%s" % (role, dom)] == "alice@example.test"
+    assert len(virt) == 8
+    aliases = table(inst.dir / "aliases")
+    assert aliases["postmaster"] == "alice@example.test"
+    for name in ("root", "abuse", "hostmaster", "mailer-daemon"):
+        assert aliases[name] == "postmaster"
+    assert "postmaster, abuse" in inst.init_output and "alice@example.test" in inst.init_output
+
+
+def test_init_without_user_makes_postmaster(tmp_path):
+    path = tmp_path / "np"
+    res = tern("init", path, "--port-base", "30000", "--domain", "nouser.test", check=True)
+    assert "postmaster@nouser.test (a mailbox without login)" in res.stdout
+    for sub in ("tmp", "new", "cur"):
+        assert (path / "mail" / "nouser.test" / "postmaster" / sub).is_dir()
+    # A mailbox, but no login: not in the users file.
+    assert table(path / "vmailbox") == {"postmaster@nouser.test": "nouser.test/postmaster/"}
+    assert "postmaster" not in read(path / "users")
+    virt = table(path / "virtual")
+    assert virt == {"abuse@nouser.test": "postmaster@nouser.test",
+                    "hostmaster@nouser.test": "postmaster@nouser.test",
+                    "mailer-daemon@nouser.test": "postmaster@nouser.test"}
+    assert table(path / "aliases")["postmaster"] == "postmaster@nouser.test"
+    # A user given later takes over the role addresses.
+    tern("init", path, "--port-base", "30000", "--domain", "nouser.test", "--force",
+         "--user", "dan", check=True)
+    assert table(path / "virtual")["postmaster@nouser.test"] == "dan@nouser.test"
+    assert "dan@nouser.test" in table(path / "vmailbox")
+    # Re-initialised without --user: the existing first user keeps them.
+    tern("init", path, "--port-base", "30000", "--domain", "nouser.test", "--force",
+         check=True)
+    assert table(path / "virtual")["abuse@nouser.test"] == "dan@nouser.test"
+
+
 def test_init_refuses_overwrite(inst):
     before = read(inst.dir / "main.cf")
     res = tern("init", inst.dir, "--port-base", inst.base)
@@ -290,6 +344,19 @@ def test_check_missing_program(inst):
     assert "no-such-daemon" in res.stderr
     res = tern("start", cfg=inst.dir)
     assert res.returncode != 0 and "not starting" in res.stderr
+
+
+def test_check_inline_table_list(inst):
+    # A list element in braces is one table, commas and all.
+    with open(inst.dir / "main.cf", "a") as f:
+        f.write("transport_maps = inline:{ a.example=smtp:[127.0.0.1], b.example=local: },"
+                " texthash:%s/vmailbox\n" % inst.dir)
+    res = tern("check", cfg=inst.dir)
+    assert res.returncode == 0, res.stderr
+    with open(inst.dir / "main.cf", "a") as f:
+        f.write("transport_maps = inline:{ a.example=smtp:[127.0.0.1]\n")
+    res = tern("check", cfg=inst.dir)
+    assert res.returncode != 0 and "missing '}'" in res.stderr
 
 
 def test_check_bad_map(inst):

@@ -2,8 +2,9 @@
  * init.c - `tern init DIR`: create a self-contained instance in DIR.
  *
  * DIR becomes the configuration directory: main.cf, master.cf, the queue,
- * Maildirs under mail/, the log under log/, and the user database.  Every
- * listener is on 127.0.0.1 at --port-base plus its standard port.  The
+ * Maildirs under mail/, the log under log/, the user database and the
+ * postmaster/abuse aliases (aliases.c).  Every listener is on 127.0.0.1
+ * at --port-base plus its standard port.  The
  * services come from one table; a service is written enabled only when
  * its daemon exists in daemon_directory, so a new daemon lights up in new
  * instances by existing (and in old ones after `tern init --force`).
@@ -73,6 +74,8 @@ struct init_plan {
     str_t *domains; /* virtual_mailbox_domains: domain and the users' domains */
     char *hostname;
     long port_base;
+    char *postmaster; /* where role addresses go: the first user, else a postmaster mailbox */
+    bool postmaster_made; /* no user: a login-less postmaster mailbox was made */
 };
 
 static int init_usage(void)
@@ -248,6 +251,7 @@ static void init_plan_free(struct init_plan *p)
     free(p->command_dir);
     free(p->owner);
     free(p->hostname);
+    free(p->postmaster);
     if (p->domains != NULL)
         str_free(&p->domains);
 }
@@ -281,6 +285,11 @@ static char *init_main_cf(const struct init_plan *p)
     str_appendf(s, "virtual_mailbox_maps = texthash:%s/vmailbox\n", p->dir);
     str_appendf(s, "virtual_uid_maps = static:%ld\n", (long)p->uid);
     str_appendf(s, "virtual_gid_maps = static:%ld\n", (long)p->gid);
+    str_appendf(s, "\n# postmaster, abuse, hostmaster and MAILER-DAEMON of every domain, and\n"
+                   "# the local root and postmaster, go to %s.\n", p->postmaster);
+    str_appendf(s, "virtual_alias_maps = texthash:%s/virtual\n", p->dir);
+    str_appendf(s, "alias_maps = texthash:%s/aliases\n", p->dir);
+    str_appendf(s, "alias_database = texthash:%s/aliases\n", p->dir);
     return str_steal(&s);
 }
 
@@ -370,6 +379,35 @@ static int init_users(const struct init_args *a, struct init_plan *p, struct ter
     return tern_users_write(p->dir, users, a->nusers, p->uid, p->gid, p->domains);
 }
 
+/*
+ * The role addresses' mailbox: the first --user, else the first user the
+ * instance already has, else a new postmaster mailbox without a login,
+ * so that mail to postmaster is never lost.
+ */
+static int init_aliases(const struct init_args *a, struct init_plan *p,
+                        const struct tern_user *users)
+{
+    char **existing = tern_users_list(p->dir);
+    int rc = 0;
+    if (a->nusers > 0) {
+        p->postmaster = xasprintf("%s@%s", users[0].local, users[0].domain);
+    } else if (existing[0] != NULL) {
+        p->postmaster = xstrdup(existing[0]);
+    } else {
+        struct tern_user pm = {.local = xstrdup("postmaster"),
+                               .domain = xstrdup(p->domain),
+                               .no_login = true};
+        rc = tern_users_write(p->dir, &pm, 1, p->uid, p->gid, p->domains);
+        p->postmaster = xasprintf("%s@%s", pm.local, pm.domain);
+        p->postmaster_made = true;
+        tern_user_clear(&pm);
+    }
+    cfg_list_free(&existing);
+    if (rc == 0)
+        rc = tern_aliases_write(p->dir, p->postmaster, p->domains);
+    return rc;
+}
+
 static void init_summary(const struct init_args *a, const struct init_plan *p,
                          const struct tern_user *users)
 {
@@ -379,6 +417,9 @@ static void init_summary(const struct init_args *a, const struct init_plan *p,
     printf("  mailboxes  %s\n", p->mail);
     printf("  log        %s\n", p->log_file);
     printf("  users      %s/users\n", p->dir);
+    printf("  aliases    %s/virtual, %s/aliases: postmaster, abuse, ... -> %s%s\n", p->dir,
+           p->dir, p->postmaster,
+           p->postmaster_made ? " (a mailbox without login)" : "");
     printf("  daemons    %s\n", p->daemon_dir);
     printf("  mail_owner %s, domain %s\n", p->owner, p->domain);
     printf("services on 127.0.0.1:\n");
@@ -442,7 +483,8 @@ int tern_cmd_init(int argc, char **argv)
     users = xcalloc(a.nusers + 1, sizeof(*users));
     if (init_parse_users(&a, &p, users) < 0)
         goto out;
-    if (init_make_dirs(&p) < 0 || init_users(&a, &p, users) < 0 || init_write_cf(&p) < 0)
+    if (init_make_dirs(&p) < 0 || init_users(&a, &p, users) < 0 ||
+        init_aliases(&a, &p, users) < 0 || init_write_cf(&p) < 0)
         goto out;
     /* Create the queue layout exactly as `tern check` would. */
     tern_opts.config_dir = p.dir;

@@ -2,7 +2,8 @@
  * tern.h - internals shared by the files of the tern control command.
  *
  * tern.c parses the command line and dispatches; init.c creates an
- * instance, users.c writes its user database and mailboxes, check.c
+ * instance, users.c writes its user database and mailboxes, aliases.c
+ * its postmaster and abuse aliases, check.c
  * validates a configuration and the queue layout, ctl.c starts, stops,
  * reloads and reports on the master, pidfile.c finds out whether a master
  * holds an instance's pid file.
@@ -84,6 +85,7 @@ struct tern_user {
     char *domain;   /* domain */
     char *password; /* clear text, as given or generated */
     bool generated; /* password was generated here */
+    bool no_login;  /* a mailbox only: not in the users file, so no password works */
 };
 
 /* Parse "ADDR[:PASSWORD]" (ADDR is user or user@domain); 0 or -1 (logged). */
@@ -96,5 +98,14 @@ void tern_user_clear(struct tern_user *u);
  */
 int tern_users_write(const char *dir, struct tern_user *users, size_t count, uid_t uid, gid_t gid,
                      str_t *domains);
+/* The addresses in DIR/users, in file order (NULL-terminated; cfg_list_free). */
+char **tern_users_list(const char *dir);
+
+/*
+ * DIR/virtual (virtual_alias_maps) and DIR/aliases (alias_maps) that send
+ * postmaster, abuse, hostmaster and MAILER-DAEMON of every domain, and the
+ * local root and postmaster, to target (aliases.c).
+ */
+int tern_aliases_write(const char *dir, const char *target, const str_t *domains);
 
 #endif

@@ -234,6 +234,10 @@ int tern_users_write(const char *dir, struct tern_user *users, size_t count, uid
     int rc = 0;
     user_keep_lines(path, text, users, count);
     for (size_t i = 0; rc == 0 && i < count; i++) {
+        if (users[i].no_login) {
+            rc = user_make_maildir(dir, &users[i], uid, gid);
+            continue;
+        }
         char *hash = user_hash(users[i].password);
         if (hash == NULL)
             rc = -1;
@@ -250,9 +254,35 @@ int tern_users_write(const char *dir, struct tern_user *users, size_t count, uid
         msg_error("chown %s: %s", path, strerror(errno));
         rc = -1;
     }
+    /* Mailboxes without a login are in vmailbox only. */
+    for (size_t i = 0; i < count; i++)
+        if (users[i].no_login)
+            str_appendf(text, "%s@%s:\n", users[i].local, users[i].domain);
     if (rc == 0)
         rc = user_write_vmailbox(dir, text, domains);
     str_free(&text);
     free(path);
     return rc;
+}
+
+char **tern_users_list(const char *dir)
+{
+    char *path = xasprintf("%s/users", dir);
+    str_t *text = str_new(1024);
+    user_keep_lines(path, text, NULL, 0);
+    size_t n = 0;
+    char **list = xreallocarray(NULL, 1, sizeof(*list));
+    for (const char *p = str_c(text); *p != '\0';) {
+        size_t len = strcspn(p, "\n");
+        const char *colon = memchr(p, ':', len);
+        if (p[0] != '#' && colon != NULL && memchr(p, '@', (size_t)(colon - p)) != NULL) {
+            list = xreallocarray(list, size_add(n, 2), sizeof(*list));
+            list[n++] = xstrndup(p, (size_t)(colon - p));
+        }
+        p += len + (p[len] == '\n');
+    }
+    list[n] = NULL;
+    str_free(&text);
+    free(path);
+    return list;
 }

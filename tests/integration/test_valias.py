@@ -1,0 +1,227 @@
+"""End-to-end tests of virtual alias rewriting (virtual_alias_maps, done
+by cleanup) and of the role aliases `tern init` writes.
+
+One instance per test, made by `tern init --user ...` on free 127.0.0.1
+ports and run in the foreground with `tern start -f` (so its pid and the
+daemons' stderr are ours); mail goes in over SMTP with smtplib and is
+looked for in the users' Maildirs.  The master (and every daemon) is
+stopped by pid at teardown, and the test fails on any sanitizer report.
+Binaries come from $TERN_BUILD.
+"""
+
+import os
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import BUILD, SANITIZER_MARKS, ensure_test_user, is_root, wait_for
+
+TERN = os.path.join(BUILD, "bin", "tern")
+LIBEXEC = os.path.join(BUILD, "libexec")
+DAEMONS = ("master", "smtpd", "cleanup", "qmgr", "local")
+DOMAIN = "example.test"
+SENDER = "sender@example.net"
+
+missing = [d for d in DAEMONS if not os.access(os.path.join(LIBEXEC, d), os.X_OK)]
+pytestmark = pytest.mark.skipif(
+    bool(missing) or not os.access(TERN, os.X_OK),
+    reason="not built: " + ", ".join(missing or ["tern"]))
+
+# Added to the virtual file `tern init` wrote.
+EXTRA_VIRTUAL = """\
+team@example.test          alice@example.test, bob@example.test
+@example.org               carol@example.org
+loop1@example.test         loop2@example.test
+loop2@example.test         loop1@example.test
+"""
+
+
+def free_base():
+    """A port base N with the standard listeners at N+port free."""
+    for base in range(21000 + (os.getpid() % 50) * 300, 60000, 300):
+        try:
+            for off in (25, 110, 143, 465, 587, 993, 995):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", base + off))
+            return base
+        except OSError:
+            continue
+    pytest.skip("no free port range")
+
+
+class Env:
+    def __init__(self):
+        self.top = tempfile.mkdtemp(prefix="tern-valias-")
+        os.chmod(self.top, 0o755)
+        self.dir = os.path.join(self.top, "i")
+        self.port = free_base() + 25
+        self.log = os.path.join(self.dir, "log", "tern.log")
+        self.out = os.path.join(self.top, "master.out")
+        self.proc = None
+        args = [TERN, "init", self.dir, "--port-base", str(self.port - 25), "--domain", DOMAIN,
+                "--user", "alice@example.test:Secret-1", "--user", "bob@example.test:Secret-2",
+                "--user", "carol@example.org:Secret-3"]
+        if is_root():
+            args += ["--mail-owner", ensure_test_user().pw_name]
+        res = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+        with open(os.path.join(self.dir, "virtual"), "a") as f:
+            f.write(EXTRA_VIRTUAL)
+        with open(os.path.join(self.dir, "main.cf"), "a") as f:
+            f.write("service_throttle_time = 1s\n")
+
+    def start(self):
+        with open(self.out, "ab") as out:
+            self.proc = subprocess.Popen([TERN, "-c", self.dir, "start", "-f"],
+                                         stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT)
+        assert wait_for(lambda: self.port_open() or self.proc.poll() is not None, 30), \
+            "smtp port did not open:\n" + self.log_text()[-3000:]
+        assert self.proc.poll() is None, "master exited:\n" + self.output()
+        return self
+
+    def port_open(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def log_text(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def output(self):
+        try:
+            with open(self.out, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def sanitizer_report(self):
+        text = self.output() + self.log_text()
+        return [ln for ln in text.splitlines() if any(m in ln for m in SANITIZER_MARKS)]
+
+    def send(self, rcpts, token):
+        msg = (f"From: <{SENDER}>\r\nTo: <{rcpts[0]}>\r\nSubject: {token}\r\n"
+               f"Message-ID: <{token}@valias.test>\r\n\r\nbody of {token}\r\n")
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            refused = s.sendmail(SENDER, rcpts, msg.encode())
+            s.quit()
+        return refused
+
+    def messages(self, addr):
+        """Contents of the messages in addr's Maildir new/."""
+        local, domain = addr.split("@")
+        d = os.path.join(self.dir, "mail", domain, local, "new")
+        if not os.path.isdir(d):
+            return []
+        out = []
+        for name in sorted(os.listdir(d)):
+            with open(os.path.join(d, name), errors="replace") as f:
+                out.append(f.read())
+        return out
+
+    def delivered(self, addr, token, count=1, timeout=20):
+        """Wait until addr's Maildir holds count messages with token."""
+        return wait_for(lambda: sum(token in m for m in self.messages(addr)) >= count, timeout)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.top, ignore_errors=True)
+
+
+@pytest.fixture
+def env():
+    e = Env()
+    try:
+        yield e.start()
+    finally:
+        e.stop()
+        reports = e.sanitizer_report()
+        e.cleanup()
+    assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+
+
+def only_in(env, token, want):
+    """token is in exactly the mailboxes want (of alice, bob, carol), once each."""
+    for addr in ("alice@example.test", "bob@example.test", "carol@example.org"):
+        n = sum(token in m for m in env.messages(addr))
+        assert n == (1 if addr in want else 0), (addr, n, env.log_text()[-3000:])
+
+
+def test_postmaster_and_abuse_reach_first_user(env):
+    env.send(["postmaster@example.test"], "tok-pm")
+    env.send(["abuse@example.test"], "tok-abuse")
+    env.send(["Hostmaster@EXAMPLE.test"], "tok-host")
+    for tok in ("tok-pm", "tok-abuse", "tok-host"):
+        assert env.delivered("alice@example.test", tok), env.log_text()[-3000:]
+        only_in(env, tok, ["alice@example.test"])
+    msg = next(m for m in env.messages("alice@example.test") if "tok-pm" in m)
+    assert "Delivered-To: alice@example.test" in msg
+    # The original recipient is kept with the rewritten one (qmgr logs it).
+    assert re.search(r"to=<alice@example\.test>, orig_to=<postmaster@example\.test>",
+                     env.log_text()), env.log_text()[-3000:]
+    # postmaster of the other domain, and of the local domain via aliases.
+    env.send(["postmaster@example.org"], "tok-pm-org")
+    env.send(["root@localhost"], "tok-root")
+    for tok in ("tok-pm-org", "tok-root"):
+        assert env.delivered("alice@example.test", tok), env.log_text()[-3000:]
+
+
+def test_alias_to_two_users(env):
+    env.send(["team@example.test"], "tok-team")
+    assert env.delivered("alice@example.test", "tok-team")
+    assert env.delivered("bob@example.test", "tok-team")
+    only_in(env, "tok-team", ["alice@example.test", "bob@example.test"])
+    # An alias plus one of its targets: each mailbox gets one copy.
+    env.send(["team@example.test", "alice@example.test"], "tok-dup")
+    assert env.delivered("bob@example.test", "tok-dup")
+    assert env.delivered("alice@example.test", "tok-dup")
+    only_in(env, "tok-dup", ["alice@example.test", "bob@example.test"])
+
+
+def test_catch_all(env):
+    env.send(["whoever@example.org"], "tok-any")
+    env.send(["carol@example.org"], "tok-carol")  # maps to itself: no loop
+    assert env.delivered("carol@example.org", "tok-any")
+    assert env.delivered("carol@example.org", "tok-carol")
+    only_in(env, "tok-any", ["carol@example.org"])
+    # Unknown recipients in a domain without a catch-all are still refused.
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as exc:
+        env.send(["nobody@example.test"], "tok-nobody")
+    code, text = exc.value.recipients["nobody@example.test"]
+    assert code == 550, (code, text)
+
+
+def test_loop_is_bounded(env):
+    with pytest.raises(smtplib.SMTPDataError) as exc:
+        env.send(["loop1@example.test"], "tok-loop")
+    assert exc.value.smtp_code == 451
+    assert b"4.3.5" in exc.value.smtp_error
+    assert wait_for(lambda: "virtual_alias_recursion_limit" in env.log_text(), 10)
+    assert "message not accepted" in env.log_text()
+    # Nothing was queued, and the instance still delivers.
+    for q in ("incoming", "active", "deferred"):
+        assert os.listdir(os.path.join(env.dir, "queue", q)) == []
+    env.send(["postmaster@example.test"], "tok-after-loop")
+    assert env.delivered("alice@example.test", "tok-after-loop")
