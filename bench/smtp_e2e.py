@@ -543,6 +543,9 @@ def print_table(args, results, cmd):
           " %d cores" % (args.n, args.size, os.cpu_count()))  # fmt: skip
     print("command: " + cmd)
     print("load average (1 min): %s; instances on %s" % (args.load, args.fs))
+    if max(args.loads) > (os.cpu_count() or 1):
+        print("WARNING: the load average exceeded the core count: the machine was busy,"
+              " absolute figures are low and noisy (ratios less so)")  # fmt: skip
     head = "%-36s" % "" + "".join("%12s" % n for n in names)
     if len(names) == 2:
         head += "%14s" % "tern/postfix"
@@ -653,6 +656,7 @@ def main():
         results = bench_servers(running, args)
         load1 = os.getloadavg()
         args.load = "%.1f at start, %.1f at end" % (load0[0], load1[0])
+        args.loads = (load0[0], load1[0])
     finally:
         for s in running:
             s.stop()
