@@ -23,6 +23,7 @@ import time
 
 import pytest
 
+import dnsserver
 from conftest import ensure_test_user, free_port, is_root, wait_for
 
 SRC = os.environ.get("TERN_SRC") or os.path.abspath(
@@ -181,7 +182,7 @@ class Peer:
     """
 
     def __init__(self, addr="127.0.0.7", ehlo=("PIPELINING", "8BITMIME", "SIZE 10000000", "DSN"),
-                 rcpt_replies=(), drop_in_data=0):
+                 rcpt_replies=(), drop_in_data=0, port=0):
         self.addr = addr
         self.ehlo = list(ehlo)
         self.rcpt_replies = list(rcpt_replies)
@@ -201,7 +202,7 @@ class Peer:
             allow_reuse_address = True
             daemon_threads = True
 
-        self.server = Server((addr, 0), Handler)
+        self.server = Server((addr, port), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -457,3 +458,145 @@ def test_connection_reuse(terns, peer):
     ehlos = [c for c in p.commands if c.upper().startswith("EHLO")]
     assert len(ehlos) < 3, p.commands
     assert any(c == "RSET" for c in p.commands)
+
+
+# ---- MX routing through the DNS fixture ---------------------------------
+
+ZONES = {
+    "pref.test": """
+        @    MX 10 mx1
+        @    MX 20 mx2
+        mx1  A  127.0.0.11
+        mx2  A  127.0.0.12
+    """,
+    "dead.test": """
+        @    MX 10 mx1
+        @    MX 20 mx2
+        mx1  A  127.0.0.13
+        mx2  A  127.0.0.12
+    """,
+    "nomx.test": """
+        @    A  127.0.0.11
+    """,
+    "nullmx.test": """
+        @    MX 0 .
+    """,
+    "loop.test": """
+        @    MX 10 self
+        @    MX 20 other
+        self A  127.0.0.2
+        other A 127.0.0.12
+    """,
+    "btern.test": """
+        @    MX 10 mx
+        mx   A  127.0.0.3
+    """,
+}
+
+
+@pytest.fixture(scope="module")
+def dns(tmp_path_factory):
+    if not dnsserver.have_nsd():
+        pytest.skip("nsd not installed")
+    server = dnsserver.DnsServer(str(tmp_path_factory.mktemp("dns")))
+    for name, records in ZONES.items():
+        server.add_zone(name, records)
+    server.add_broken_zone("broken.test")
+    server.start()
+    yield server
+    server.stop()
+
+
+def common_port(*addrs):
+    for _ in range(100):
+        port = free_port()
+        if all(loopback_free(a, port) for a in addrs):
+            return port
+    pytest.skip("no common free port")
+
+
+def mx_sender(terns, dns, port, domains):
+    """Instance A resolving through the fixture; each domain goes to domain:port."""
+    table = "".join(f"{d} smtp:{d}:{port}\n" for d in domains)
+    return terns("a.test", "127.0.0.2",
+                 f"dns_nameservers = {dns.nameserver}\ntransport_maps = texthash:$DIR/transport\n",
+                 {"transport": table})
+
+
+def test_mx_preference(terns, peer, dns):
+    port = common_port("127.0.0.11", "127.0.0.12")
+    p1, p2 = peer(addr="127.0.0.11", port=port), peer(addr="127.0.0.12", port=port)
+    a = mx_sender(terns, dns, port, ["pref.test"])
+    for _ in range(2):
+        a.send("alice@a.test", ["bob@pref.test"], MSG)
+    assert wait_for(lambda: len(p1.messages) == 2, 20), a.log_text()[-3000:]
+    assert p2.messages == []
+
+
+def test_mx_dead_primary_falls_back(terns, peer, dns):
+    port = common_port("127.0.0.12", "127.0.0.13")
+    p2 = peer(addr="127.0.0.12", port=port)
+    a = mx_sender(terns, dns, port, ["dead.test"])
+    a.send("alice@a.test", ["bob@dead.test"], MSG)
+    assert wait_for(lambda: p2.messages, 20), a.log_text()[-3000:]
+    assert re.search(rf"connect to mx1\.dead\.test\[127\.0\.0\.13\]:{port}: Connection refused",
+                     a.log_text())
+    assert wait_for(lambda: a.queued() == [], 10)
+
+
+def test_no_mx_uses_a_record(terns, peer, dns):
+    port = common_port("127.0.0.11")
+    p1 = peer(addr="127.0.0.11", port=port)
+    a = mx_sender(terns, dns, port, ["nomx.test"])
+    a.send("alice@a.test", ["bob@nomx.test"], MSG)
+    assert wait_for(lambda: p1.messages, 20), a.log_text()[-3000:]
+
+
+def test_null_mx_bounces(terns, dns):
+    a = mx_sender(terns, dns, 25, ["nullmx.test"])
+    a.send("alice@a.test", ["bob@nullmx.test"], MSG)
+    status, text = bounce_of(a)
+    assert status["Status"] == "5.1.10"
+    assert "does not accept mail (nullMX)" in text
+
+
+def test_nxdomain_bounces(terns, dns):
+    a = mx_sender(terns, dns, 25, ["nosuch.pref.test"])
+    a.send("alice@a.test", ["bob@nosuch.pref.test"], MSG)
+    status, text = bounce_of(a)
+    assert status["Status"] == "5.1.2"
+    assert "Host or domain name not found" in " ".join(text.split())
+
+
+def test_mx_loops_back_to_myself(terns, peer, dns):
+    port = common_port("127.0.0.12")
+    p2 = peer(addr="127.0.0.12", port=port)
+    a = mx_sender(terns, dns, port, ["loop.test"])
+    a.send("alice@a.test", ["bob@loop.test"], MSG)
+    status, text = bounce_of(a)
+    assert status["Status"] == "5.4.6"
+    assert "mail for loop.test loops back to myself" in " ".join(text.split())
+    assert p2.messages == []
+
+
+def test_servfail_defers_then_delivers(terns, peer, dns):
+    port = common_port("127.0.0.11")
+    p1 = peer(addr="127.0.0.11", port=port)
+    a = mx_sender(terns, dns, port, ["broken.test"])
+    a.send("alice@a.test", ["bob@broken.test"], MSG)
+    assert wait_for(lambda: "status=deferred" in a.log_text(), 30), a.log_text()[-3000:]
+    assert re.search(r"dsn=4\.4\.3, status=deferred \(Host or domain name not found\. Name "
+                     r"service error for name=broken\.test type=MX", a.log_text()), a.log_text()
+    dns.add_zone("broken.test", "@ MX 10 mx\nmx A 127.0.0.11\n")  # fixed for good
+    dns.reload()
+    a.flush()
+    assert wait_for(lambda: p1.messages, 30), a.log_text()[-3000:]
+
+
+def test_mx_to_tern_instance(terns, dns):
+    b = terns("btern.test", "127.0.0.3")
+    a = mx_sender(terns, dns, b.port, ["btern.test"])
+    a.send("alice@a.test", ["alice@btern.test"], MSG.replace(b"bob@peer.test", b"alice@btern.test"))
+    assert wait_for(lambda: b.mailbox(), 20), a.log_text()[-3000:] + b.log_text()[-2000:]
+    got = b.read_mail()[0]
+    assert len(got.get_all("Received")) == 2
