@@ -207,7 +207,7 @@ void cleanup_out_wake_qmgr(void)
     if (S_ISFIFO(sb.st_mode))
         fd = open(QMGR_SERVICE, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
     else
-        fd = unix_connect(QMGR_SERVICE, 1000, &err);
+        fd = unix_connect(QMGR_SERVICE, UNIX_CONNECT_NOWAIT, &err); /* qmgr scans anyway */
     if (fd < 0) {
         msg_debug("qmgr wakeup: %s", err ? err : strerror(errno));
         free(err);

@@ -223,7 +223,7 @@ static int unix_connect_wait(int fd, int64_t deadline)
 }
 
 /* connect() that retries a full listen queue (EAGAIN) until the deadline. */
-static int unix_connect_fd(int fd, const struct sockaddr_un *sun, int64_t deadline)
+static int unix_connect_fd(int fd, const struct sockaddr_un *sun, int64_t deadline, bool once)
 {
     for (;;) {
         if (connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0)
@@ -231,6 +231,8 @@ static int unix_connect_fd(int fd, const struct sockaddr_un *sun, int64_t deadli
         if (errno == EINPROGRESS)
             return unix_connect_wait(fd, deadline);
         if (errno != EAGAIN && errno != EINTR)
+            return -1;
+        if (once && errno == EAGAIN)
             return -1;
         if (deadline >= 0 && stream_now_ms() >= deadline) {
             errno = ETIMEDOUT;
@@ -249,8 +251,11 @@ int unix_connect(const char *path, int timeout_ms, char **error_r)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return error_set(error_r, "socket: %s", strerror(errno));
+    bool once = timeout_ms == UNIX_CONNECT_NOWAIT;
     int64_t deadline = timeout_ms > 0 ? stream_now_ms() + timeout_ms : -1;
-    if (unix_connect_fd(fd, &sun, deadline) < 0 || sock_set_nonblock(fd, false) < 0) {
+    if (once)
+        deadline = stream_now_ms() + 100; /* bounds an (unexpected) EINPROGRESS */
+    if (unix_connect_fd(fd, &sun, deadline, once) < 0 || sock_set_nonblock(fd, false) < 0) {
         int saved = errno;
         close(fd);
         errno = saved;

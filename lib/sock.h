@@ -32,7 +32,11 @@ int unix_listen(const char *path, int backlog, mode_t mode, char **error_r);
 /*
  * Connect to the UNIX stream socket path, waiting at most timeout_ms
  * milliseconds (0 = wait forever) for a busy listener.  Returns the fd.
+ * UNIX_CONNECT_NOWAIT makes one attempt only: for wakeup triggers, whose
+ * receiver scans its queue anyway, so a full listen queue is no reason
+ * for the sender to wait.
  */
+#define UNIX_CONNECT_NOWAIT (-1)
 int unix_connect(const char *path, int timeout_ms, char **error_r);
 
 /* Switch O_NONBLOCK / FD_CLOEXEC on or off; 0 or -1 with errno. */

@@ -4,6 +4,7 @@
 #include "sys.h"
 #include "sock.h"
 #include "mem.h"
+#include "stream.h"
 
 #include <setjmp.h>
 #include <cmocka.h>
@@ -219,12 +220,41 @@ static void test_flags(void **state)
     assert_int_equal(errno, EBADF);
 }
 
+/* UNIX_CONNECT_NOWAIT gives up at once on a listener whose queue is full. */
+static void test_unix_nowait(void **state)
+{
+    (void)state;
+    char path[128], *err = NULL;
+    snprintf(path, sizeof(path), "%s/nowait.sock", tmpdir);
+    int lfd = unix_listen(path, 1, 0600, &err);
+    assert_true(lfd >= 0);
+    int fds[64], n = 0, failed = 0;
+    int64_t start = stream_now_ms();
+    while (n < 64) {
+        int c = unix_connect(path, UNIX_CONNECT_NOWAIT, &err);
+        if (c < 0) {
+            failed = 1;
+            assert_int_equal(errno, EAGAIN);
+            xfree(err);
+            break;
+        }
+        fds[n++] = c;
+    }
+    assert_true(failed);
+    assert_true(stream_now_ms() - start < 1000);
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    close(lfd);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inet_listen_v4),   cmocka_unit_test(test_inet_listen_v6),
         cmocka_unit_test(test_inet_listen_any),  cmocka_unit_test(test_inet_listen_errors),
         cmocka_unit_test(test_unix_roundtrip),   cmocka_unit_test(test_unix_errors),
+        cmocka_unit_test(test_unix_nowait),
         cmocka_unit_test(test_flags),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
