@@ -55,6 +55,13 @@ static void smtpd_config_read(void)
         c->line_limit = 512; /* RFC 5321 4.5.3.1.4: commands of 512 octets */
 }
 
+static void smtpd_pre_jail(const char *service, void *ctx)
+{
+    (void)service;
+    (void)ctx;
+    smtpd_tls_init(&smtpd_cfg); /* key files may be readable by root only */
+}
+
 static void smtpd_post_jail(const char *service, void *ctx)
 {
     (void)service;
@@ -225,7 +232,8 @@ static bool smtpd_line_end(struct smtpd_session *s)
 /* RFC 2920: input already waiting after a command that ends a group. */
 static bool smtpd_pipelining_abuse(struct smtpd_session *s, const struct smtp_cmd *cmd)
 {
-    if (!cmd->ends_group || stream_buffered(s->client) == 0)
+    /* After STARTTLS the plaintext leftovers are discarded, not obeyed. */
+    if (!cmd->ends_group || stream_buffered(s->client) == 0 || cmd->verb == SMTP_VERB_STARTTLS)
         return false;
     msg_info("improper command pipelining after %s from %s", cmd->name, s->namaddr);
     return s->cfg->forbid_pipelining;
@@ -282,7 +290,11 @@ static void smtpd_log_disconnect(struct smtpd_session *s)
 static void smtpd_session_run(struct smtpd_session *s)
 {
     msg_info("connect from %s", s->namaddr);
-    if (smtpd_pregreet(s)) {
+    if (s->cfg->tls_wrapper) {
+        if (!smtpd_tls_wrapper_start(s))
+            return;
+    }
+    else if (smtpd_pregreet(s)) {
         smtpd_reply_fatal(s, "554 5.5.0 %s Error: SMTP protocol synchronization",
                           s->cfg->myhostname);
         return;
@@ -332,6 +344,7 @@ int main(int argc, char **argv)
         .name = "smtpd",
         .mode = SERVER_SINGLE,
         .service = smtpd_service,
+        .pre_jail_init = smtpd_pre_jail,
         .post_jail_init = smtpd_post_jail,
     };
     return server_main(argc, argv, &settings);

@@ -2,8 +2,8 @@
  * smtpd.h - the SMTP server daemon's session state and the interfaces
  * between its parts: the session loop and replies (smtpd.c), the command
  * handlers (smtpd_cmd.c), message content and the hand-off to cleanup
- * (smtpd_data.c), the restriction lists (smtpd_check.c) and client
- * network lists such as mynetworks (smtpd_net.c).
+ * (smtpd_data.c), the restriction lists (smtpd_check.c), client
+ * network lists such as mynetworks (smtpd_net.c) and TLS (smtpd_tls.c).
  */
 #ifndef TERN_SMTPD_H
 #define TERN_SMTPD_H
@@ -33,6 +33,10 @@ struct smtpd_config {
     bool forbid_pipelining;
     int bare_lf;          /* SMTPD_BARE_LF_* */
     unsigned ext;         /* ADDR_EXT_* advertised */
+    int tls_level;        /* enum tls_level: none, may or encrypt */
+    bool tls_wrapper;     /* smtpd_tls_wrappermode: TLS from the first byte */
+    bool tls_received_header;
+    int tls_loglevel;
 };
 
 enum { SMTPD_BARE_LF_REJECT, SMTPD_BARE_LF_NORMALIZE };
@@ -100,6 +104,21 @@ char *smtpd_check_client(struct smtpd_session *s);
 char *smtpd_check_helo(struct smtpd_session *s);
 char *smtpd_check_sender(struct smtpd_session *s);
 void smtpd_check_init(void);
+
+/*
+ * smtpd_tls.c: the TLS context (smtpd_tls_init runs before chroot),
+ * STARTTLS and wrapper mode; both return false when the session is over.
+ */
+void smtpd_tls_init(struct smtpd_config *c);
+bool smtpd_tls_offer(const struct smtpd_session *s);
+bool smtpd_cmd_starttls(struct smtpd_session *s);
+bool smtpd_tls_wrapper_start(struct smtpd_session *s);
+/* The reply refusing MAIL before TLS at level encrypt, or NULL. */
+const char *smtpd_tls_mail_refusal(const struct smtpd_session *s);
+/* SMTP, ESMTP or ESMTPS, for cleanup and the Received: header. */
+const char *smtpd_tls_protocol(const struct smtpd_session *s);
+/* "TLSv1.3 with cipher ... (256/256 bits)" if it goes in Received:, else NULL. */
+char *smtpd_tls_received_info(const struct smtpd_session *s);
 
 /* smtpd_net.c: client address lists (mynetworks and the like). */
 typedef struct smtpd_netlist smtpd_netlist_t;

@@ -1,7 +1,8 @@
 /*
  * smtpd_cmd.c - the SMTP server's command handlers other than DATA and
- * BDAT: EHLO, HELO, MAIL, RCPT, RSET, NOOP, QUIT, VRFY, HELP and the
- * refusals of EXPN, ETRN, STARTTLS and AUTH (not offered yet).
+ * BDAT: EHLO, HELO, MAIL, RCPT, RSET, NOOP, QUIT, VRFY, HELP, the
+ * refusals of EXPN, ETRN and AUTH (not offered yet); STARTTLS is in
+ * smtpd_tls.c.
  */
 #include "smtpd.h"
 
@@ -40,6 +41,8 @@ static bool smtpd_cmd_helo(struct smtpd_session *s, const struct smtp_cmd *cmd, 
         (void)stream_puts(c, "250-SIZE\r\n");
     if (!s->cfg->vrfy_disabled)
         (void)stream_puts(c, "250-VRFY\r\n");
+    if (smtpd_tls_offer(s))
+        (void)stream_puts(c, "250-STARTTLS\r\n");
     (void)stream_puts(c, "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n");
     if (s->cfg->smtputf8)
         (void)stream_puts(c, "250-SMTPUTF8\r\n");
@@ -55,6 +58,11 @@ static bool smtpd_cmd_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
     }
     if (s->cfg->helo_required && s->helo == NULL) {
         smtpd_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+        return false;
+    }
+    const char *need_tls = smtpd_tls_mail_refusal(s);
+    if (need_tls != NULL) {
+        smtpd_reply(s, "%s", need_tls);
         return false;
     }
     int reply;
@@ -124,7 +132,7 @@ static void smtpd_log_reject(struct smtpd_session *s, const char *cmd, const cha
         str_append_printable(l, rcpt, strlen(rcpt), 300);
         (void)str_appendz(l, ">");
     }
-    (void)str_appendf(l, " proto=%s helo=<", s->esmtp ? "ESMTP" : "SMTP");
+    (void)str_appendf(l, " proto=%s helo=<", smtpd_tls_protocol(s));
     if (s->helo != NULL)
         str_append_printable(l, s->helo, strlen(s->helo), 255);
     (void)str_appendz(l, ">");
@@ -234,6 +242,8 @@ bool smtpd_cmd_dispatch(struct smtpd_session *s, const struct smtp_cmd *cmd)
         return smtpd_cmd_bdat(s, cmd);
     case SMTP_VERB_VRFY:
         return smtpd_cmd_vrfy(s);
+    case SMTP_VERB_STARTTLS:
+        return smtpd_cmd_starttls(s);
     default:
         return smtpd_cmd_simple(s, cmd);
     }

@@ -30,6 +30,7 @@ static const char *smtpd_body_name(enum addr_body b)
 static cleanup_t *smtpd_cleanup_open(struct smtpd_session *s)
 {
     struct cleanup_rcpt *r = xcalloc(s->nrcpt, sizeof(*r));
+    char *tls_info = smtpd_tls_received_info(s);
     for (size_t i = 0; i < s->nrcpt; i++) {
         r[i].address = s->rcpts[i].addr;
         r[i].orcpt = s->rcpts[i].orcpt;
@@ -42,7 +43,8 @@ static cleanup_t *smtpd_cleanup_open(struct smtpd_session *s)
         .client_addr = s->addr,
         .client_port = s->port,
         .helo_name = s->helo,
-        .protocol = s->esmtp ? "ESMTP" : "SMTP",
+        .protocol = smtpd_tls_protocol(s),
+        .tls_info = tls_info,
         .envid = s->mopts.envid,
         .ret = s->mopts.ret == ADDR_RET_FULL   ? "FULL"
                : s->mopts.ret == ADDR_RET_HDRS ? "HDRS"
@@ -56,6 +58,7 @@ static cleanup_t *smtpd_cleanup_open(struct smtpd_session *s)
     char *err = NULL;
     cleanup_t *h = cleanup_open(&env, &err);
     free(r);
+    free(tls_info);
     if (h == NULL) {
         msg_warn("cleanup: %s", err);
         free(err);
