@@ -64,7 +64,7 @@ def port_base(addr):
 class Tern:
     """A `tern init` instance whose smtpd listens on addr."""
 
-    ROWS = ("smtp", "cleanup", "qmgr", "local", "pickup")
+    ROWS = ("smtp", "relay", "cleanup", "qmgr", "local", "pickup")
 
     def __init__(self, domain, addr, main_extra="", files=None):
         self.domain, self.addr = domain, addr
@@ -458,6 +458,16 @@ def test_connection_reuse(terns, peer):
     ehlos = [c for c in p.commands if c.upper().startswith("EHLO")]
     assert len(ehlos) < 3, p.commands
     assert any(c == "RSET" for c in p.commands)
+
+
+def test_relayhost_for_default_and_relay_domains(terns, peer):
+    p = peer()
+    a = terns("a.test", "127.0.0.2", f"relayhost = {p.nexthop}\nrelay_domains = relay.test\n")
+    a.send("alice@a.test", ["bob@far.test"], MSG)
+    a.send("alice@a.test", ["bob@relay.test"], MSG)
+    assert wait_for(lambda: len(p.messages) == 2, 20), a.log_text()[-3000:]
+    assert re.search(r"to=<bob@far\.test>, relay=smtp, .*status=sent", a.log_text())
+    assert re.search(r"to=<bob@relay\.test>, relay=relay, .*status=sent", a.log_text())
 
 
 # ---- MX routing through the DNS fixture ---------------------------------

@@ -3,7 +3,9 @@
  *
  * DIR becomes the configuration directory: main.cf, master.cf, the queue,
  * Maildirs under mail/, the log under log/, the user database and the
- * postmaster/abuse aliases (aliases.c).  Every listener is on 127.0.0.1
+ * postmaster/abuse aliases (aliases.c), and a self-signed TLS key and
+ * certificate under tls/ (made once: an existing pair is kept, so a real
+ * one may replace it).  Every listener is on 127.0.0.1
  * at --port-base plus its standard port.  The
  * services come from one table; a service is written enabled only when
  * its daemon exists in daemon_directory, so a new daemon lights up in new
@@ -21,6 +23,7 @@
 #include "mem.h"
 #include "str.h"
 #include "tern.h"
+#include "tls.h"
 
 #ifndef TERN_LIBEXECDIR
 #define TERN_LIBEXECDIR "/usr/libexec/tern"
@@ -37,7 +40,8 @@ const struct tern_service tern_services[] = {
     /* name, type, port, private, unpriv, chroot, wakeup, maxproc, daemon, args */
     {"smtp", "inet", 25, "n", "-", "n", "-", "-", "smtpd", ""},
     {"submission", "inet", 587, "n", "-", "n", "-", "-", "smtpd",
-     "-o smtpd_tls_security_level=encrypt -o smtpd_sasl_auth_enable=yes"},
+ "-o smtpd_tls_security_level=encrypt -o smtpd_sasl_auth_enable=yes "
+     "-o smtpd_tls_auth_only=yes"},
     {"smtps", "inet", 465, "n", "-", "n", "-", "-", "smtpd",
      "-o smtpd_tls_wrappermode=yes -o smtpd_sasl_auth_enable=yes"},
     {"pop3", "inet", 110, "n", "-", "n", "-", "-", "pop3d", ""},
@@ -49,6 +53,7 @@ const struct tern_service tern_services[] = {
     {"qmgr", "unix", 0, "n", "-", "n", "300", "1", "qmgr", ""},
     {"bounce", "unix", 0, "-", "-", "n", "-", "0", "bounce", ""},
     {"smtp", "unix", 0, "-", "-", "n", "-", "-", "smtp", ""},
+    {"relay", "unix", 0, "-", "-", "n", "-", "-", "smtp", "-o syslog_name=tern/relay"},
     {"local", "unix", 0, "-", "n", "n", "-", "-", "local", ""},
     {"auth", "unix", 0, "-", "-", "n", "-", "1", "authd", ""},
 };
@@ -67,6 +72,7 @@ struct init_args {
 /* What the instance will look like, all absolute paths. */
 struct init_plan {
     char *dir, *queue, *mail, *log_dir, *log_file, *daemon_dir, *command_dir;
+    char *tls_dir, *tls_key, *tls_cert;
     char *owner;
     uid_t uid;
     gid_t gid;
@@ -229,6 +235,9 @@ static int init_make_plan(const struct init_args *a, struct init_plan *p)
     p->mail = xasprintf("%s/mail", p->dir);
     p->log_dir = xasprintf("%s/log", p->dir);
     p->log_file = xasprintf("%s/tern.log", p->log_dir);
+    p->tls_dir = xasprintf("%s/tls", p->dir);
+    p->tls_key = xasprintf("%s/key.pem", p->tls_dir);
+    p->tls_cert = xasprintf("%s/cert.pem", p->tls_dir);
     p->domain = a->domain ? a->domain : INIT_DEFAULT_DOMAIN;
     if (!init_valid_domain(p->domain)) {
         msg_error("--domain %s: not a valid domain name", p->domain);
@@ -247,6 +256,9 @@ static void init_plan_free(struct init_plan *p)
     free(p->mail);
     free(p->log_dir);
     free(p->log_file);
+    free(p->tls_dir);
+    free(p->tls_key);
+    free(p->tls_cert);
     free(p->daemon_dir);
     free(p->command_dir);
     free(p->owner);
@@ -290,6 +302,13 @@ static char *init_main_cf(const struct init_plan *p)
     str_appendf(s, "virtual_alias_maps = texthash:%s/virtual\n", p->dir);
     str_appendf(s, "alias_maps = texthash:%s/aliases\n", p->dir);
     str_appendf(s, "alias_database = texthash:%s/aliases\n", p->dir);
+    str_appendf(s, "\n# TLS: a self-signed certificate for %s made by `tern init`;\n"
+                   "# point these at a real key and certificate (chain) to replace it.\n",
+                p->hostname);
+    str_appendf(s, "smtpd_tls_cert_file = %s\n", p->tls_cert);
+    str_appendf(s, "smtpd_tls_key_file = %s\n", p->tls_key);
+    str_appendz(s, "smtpd_tls_security_level = may\n");
+    str_appendz(s, "smtpd_tls_received_header = yes\n");
     return str_steal(&s);
 }
 
@@ -363,6 +382,23 @@ static int init_make_dirs(const struct init_plan *p)
     return 0;
 }
 
+/* The instance's TLS key and certificate: made once, kept after that. */
+static int init_make_tls(const struct init_plan *p)
+{
+    struct stat st;
+    if (tern_mkdir(p->tls_dir, 0755) < 0)
+        return -1;
+    if (stat(p->tls_key, &st) == 0 && stat(p->tls_cert, &st) == 0)
+        return 0;
+    char *err = NULL;
+    if (tls_cert_selfsigned(p->hostname, TLS_KEY_ECDSA, 3650, p->tls_key, p->tls_cert, &err) < 0) {
+        msg_error("TLS certificate: %s", err);
+        free(err);
+        return -1;
+    }
+    return 0;
+}
+
 static int init_parse_users(const struct init_args *a, const struct init_plan *p,
                             struct tern_user *users)
 {
@@ -416,6 +452,7 @@ static void init_summary(const struct init_args *a, const struct init_plan *p,
     printf("  queue      %s\n", p->queue);
     printf("  mailboxes  %s\n", p->mail);
     printf("  log        %s\n", p->log_file);
+    printf("  tls        %s (self-signed for %s), %s\n", p->tls_cert, p->hostname, p->tls_key);
     printf("  users      %s/users\n", p->dir);
     printf("  aliases    %s/virtual, %s/aliases: postmaster, abuse, ... -> %s%s\n", p->dir,
            p->dir, p->postmaster,
@@ -483,7 +520,7 @@ int tern_cmd_init(int argc, char **argv)
     users = xcalloc(a.nusers + 1, sizeof(*users));
     if (init_parse_users(&a, &p, users) < 0)
         goto out;
-    if (init_make_dirs(&p) < 0 || init_users(&a, &p, users) < 0 ||
+    if (init_make_dirs(&p) < 0 || init_make_tls(&p) < 0 || init_users(&a, &p, users) < 0 ||
         init_aliases(&a, &p, users) < 0 || init_write_cf(&p) < 0)
         goto out;
     /* Create the queue layout exactly as `tern check` would. */
