@@ -19,6 +19,7 @@ import email
 import email.policy
 import glob
 import os
+import re
 import shutil
 import signal
 import smtplib
@@ -107,16 +108,17 @@ def body_whole(token, body):
 class Delivered:
     """What the Maildir holds: token -> count, and files that are not whole."""
 
-    def __init__(self, counts, bad):
+    def __init__(self, counts, bad, ids):
         self.counts = counts
         self.bad = bad
+        self.ids = ids  # token -> queue IDs from its Received headers
 
     def duplicates(self):
         return {t: n for t, n in self.counts.items() if n > 1}
 
 
 class FaultEnv:
-    def __init__(self, queue_tmpfs=None, extra_main=""):
+    def __init__(self, queue_tmpfs=None, mail_tmpfs=None, extra_main=""):
         self.top = tempfile.mkdtemp(prefix="tern-fault-")
         os.chmod(self.top, 0o755)
         self.dir = os.path.join(self.top, "i")
@@ -127,7 +129,7 @@ class FaultEnv:
         self.out = os.path.join(self.top, "master.out")
         self.maildir = os.path.join(self.dir, "mail", DOMAIN, "alice")
         self.proc = None
-        self.mounted = None
+        self.mounted = []
         args = [TERN, "init", self.dir, "--port-base", str(self.base), "--domain", DOMAIN,
                 "--user", USER + ":Secret-1"]
         if is_root():
@@ -136,27 +138,34 @@ class FaultEnv:
         assert res.returncode == 0, res.stdout + res.stderr
         with open(os.path.join(self.dir, "main.cf"), "a") as f:
             f.write("service_throttle_time = 1s\n" + extra_main)
-        if queue_tmpfs:
-            self._queue_on_tmpfs(queue_tmpfs)
+        try:
+            if queue_tmpfs:
+                self.on_tmpfs(self.queue, queue_tmpfs)
+            if mail_tmpfs:
+                self.on_tmpfs(os.path.join(self.dir, "mail"), mail_tmpfs)
+        except BaseException:
+            self.cleanup()
+            raise
 
-    # ---- the queue on a tmpfs of its own --------------------------------
+    # ---- a directory on a tmpfs of its own ------------------------------
 
-    def _queue_on_tmpfs(self, size):
-        """Move the queue `tern init` made onto a fresh tmpfs of size bytes."""
-        st = os.stat(self.queue)
-        orig = self.queue + ".orig"
-        os.rename(self.queue, orig)
-        os.mkdir(self.queue)
+    def on_tmpfs(self, path, size):
+        """Move the directory `tern init` made at path onto a fresh tmpfs of
+        size bytes (same owner and mode, contents copied with cp -a)."""
+        st = os.stat(path)
+        orig = path + ".orig"
+        os.rename(path, orig)
+        os.mkdir(path)
         opts = f"size={size},mode={st.st_mode & 0o7777:o},uid={st.st_uid},gid={st.st_gid}"
-        subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", self.queue],
+        subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", path],
                        check=True, timeout=30)
-        self.mounted = self.queue
-        subprocess.run(["cp", "-a", orig + "/.", self.queue + "/"], check=True, timeout=30)
+        self.mounted.append(path)
+        subprocess.run(["cp", "-a", orig + "/.", path + "/"], check=True, timeout=30)
         shutil.rmtree(orig)
 
-    def fill_queue_fs(self, name="filler"):
-        """Write a file on the queue's file system until ENOSPC; returns its path."""
-        path = os.path.join(self.queue, name)
+    @staticmethod
+    def fill_fs(path):
+        """Write path until its file system says ENOSPC; returns path."""
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             for size in (65536, 4096, 1):  # then whatever partial page is left
@@ -170,9 +179,16 @@ class FaultEnv:
             os.close(fd)
         return path
 
-    def queue_fs_free(self):
-        st = os.statvfs(self.queue)
+    @staticmethod
+    def fs_free(path):
+        st = os.statvfs(path)
         return st.f_bavail * st.f_frsize
+
+    def fill_queue_fs(self):
+        return self.fill_fs(os.path.join(self.queue, "filler"))
+
+    def queue_fs_free(self):
+        return self.fs_free(self.queue)
 
     # ---- processes ------------------------------------------------------
 
@@ -258,11 +274,11 @@ class FaultEnv:
 
     def cleanup(self):
         self.stop()
-        if self.mounted:
-            if subprocess.run(["umount", self.mounted], capture_output=True,
+        for path in self.mounted:
+            if subprocess.run(["umount", path], capture_output=True,
                               timeout=30).returncode != 0:
-                subprocess.run(["umount", "-l", self.mounted], capture_output=True, timeout=30)
-            self.mounted = None
+                subprocess.run(["umount", "-l", path], capture_output=True, timeout=30)
+        self.mounted = []
         shutil.rmtree(self.top, ignore_errors=True)
 
     # ---- logs -----------------------------------------------------------
@@ -353,7 +369,7 @@ class FaultEnv:
 
     def delivered(self):
         """Read every delivered message; each must be whole."""
-        counts, bad = {}, []
+        counts, bad, ids = {}, [], {}
         for path in self.maildir_files():
             with open(path, "rb") as f:
                 raw = f.read()
@@ -366,4 +382,8 @@ class FaultEnv:
             if not whole:
                 bad.append((os.path.basename(path), raw[-200:]))
             counts[token] = counts.get(token, 0) + 1
-        return Delivered(counts, bad)
+            for rcvd in msg.get_all("Received", []):
+                m = re.search(r"\bid ([0-9A-Za-z]+)", str(rcvd))
+                if m:
+                    ids.setdefault(token, set()).add(m.group(1))
+        return Delivered(counts, bad, ids)

@@ -143,6 +143,11 @@ def check_delivery(env, acked, label):
     print(f"\n{label}: {len(acked)} acknowledged, {len(got.counts)} distinct delivered "
           f"in {sum(got.counts.values())} files, duplicates {len(dups)}: {dups}; "
           f"incomplete files left in incoming/: {env.incomplete()}")
+    log = env.log_text().splitlines()
+    for tok in list(dups)[:3]:
+        for qid in sorted(got.ids.get(tok, ())):
+            print(f"  duplicate {tok} {qid}:\n    "
+                  + "\n    ".join(ln for ln in log if qid in ln))
     assert not got.bad, f"partial or damaged deliveries: {got.bad}"
     assert not lost, (f"{len(lost)} acknowledged messages lost: {lost[:10]}\nqueue: "
                       f"{env.queue_files(('incoming', 'active', 'deferred', 'hold', 'corrupt'))}"
@@ -166,26 +171,48 @@ def describe(env, files):
 
 # ---- 1. kill -9 of smtpd during DATA ----------------------------------------
 
+def send_data_part(c, msg, upto):
+    assert c.cmd("DATA")[0] == 354
+    c.sock.sendall(msg[:upto].encode() if upto >= 0 else (msg + ".").encode())
+
+
+def send_bdat_part(c, msg, first):
+    """BDAT: first bytes as a whole chunk (if any), then half of the rest."""
+    if first:
+        c.sock.sendall(f"BDAT {first}\r\n".encode() + msg[:first].encode())
+        code, text = c.reply()
+        assert code == 250, text
+    rest = msg[first:]
+    c.sock.sendall(f"BDAT {len(rest)} LAST\r\n".encode() + rest[: len(rest) // 2].encode())
+
+
 CUTS = {
-    # how much of the message the client sends before smtpd dies
-    "in-headers": lambda m: m[: m.index("Subject:") + 12],
-    "in-body": lambda m: m[: len(m) // 2],
-    "all-but-crlf-dot-crlf": lambda m: m,
-    "dot-without-final-crlf": lambda m: m + ".",
+    # what the client sends after RCPT before its smtpd dies
+    "data-in-headers": lambda c, m: send_data_part(c, m, m.index("Subject:") + 12),
+    "data-in-body": lambda c, m: send_data_part(c, m, len(m) // 2),
+    "data-all-but-crlf-dot-crlf": lambda c, m: send_data_part(c, m, len(m)),
+    "data-dot-without-final-crlf": lambda c, m: send_data_part(c, m, -1),
+    "bdat-half-last-chunk": lambda c, m: send_bdat_part(c, m, 0),
+    "bdat-second-chunk": lambda c, m: send_bdat_part(c, m, len(m) // 3),
 }
+
+
+def open_transaction(env):
+    c = RawSMTP(env.port)
+    assert c.reply()[0] == 220
+    code, text = c.cmd("EHLO faults.test")
+    assert code == 250 and "CHUNKING" in text, text
+    assert c.cmd(f"MAIL FROM:<{SENDER}>")[0] == 250
+    assert c.cmd(f"RCPT TO:<{USER}>")[0] == 250
+    return c
 
 
 @pytest.mark.parametrize("cut", sorted(CUTS))
 def test_kill_smtpd_during_data(fault_env, cut):
     env = fault_env().start()
     tok = token("partial")
-    c = RawSMTP(env.port)
-    assert c.reply()[0] == 220
-    assert c.cmd("EHLO faults.test")[0] == 250
-    assert c.cmd(f"MAIL FROM:<{SENDER}>")[0] == 250
-    assert c.cmd(f"RCPT TO:<{USER}>")[0] == 250
-    assert c.cmd("DATA")[0] == 354
-    c.sock.sendall(CUTS[cut](make_message(tok)).encode())
+    c = open_transaction(env)
+    CUTS[cut](c, make_message(tok))
     pid = wait_for(lambda: smtpd_serving(env, c.local_port()), 10)
     assert pid, "cannot find the smtpd serving the connection"
     time.sleep(1.0)  # let smtpd pass what it has to cleanup
@@ -199,11 +226,52 @@ def test_kill_smtpd_during_data(fault_env, cut):
     assert wait_for(lambda: env.delivered().counts.get(tok2), 60), \
         "message after the kill not delivered:\n" + env.tail()
     assert wait_for(lambda: not env.queue_files(), 30), \
-        f"left in the queue after kill -9 of smtpd: {env.queue_files()}\n{env.tail()}"
+        f"left in the queue after kill -9 of smtpd: {describe(env, env.queue_files())}"
     got = env.delivered()
     assert got.counts.get(tok, 0) == 0, f"a partial message was delivered ({cut})"
     assert not got.bad, f"damaged deliveries: {got.bad}"
     assert got.counts == {tok2: 1}
+
+
+@pytest.mark.parametrize("verb", ["DATA", "BDAT"])
+def test_kill_cleanup_during_data(fault_env, verb):
+    env = fault_env().start()
+    tok = token("cleanup-killed")
+    msg = make_message(tok, 200)
+    c = open_transaction(env)
+    half = len(msg) // 2
+    if verb == "DATA":
+        send_data_part(c, msg, half)
+    else:
+        c.sock.sendall(f"BDAT {len(msg)} LAST\r\n".encode() + msg[:half].encode())
+    # Ours is the only session, so every cleanup there is may be the one
+    # receiving this message: kill them all.
+    time.sleep(1.0)
+    pids = wait_for(lambda: env.daemons(("cleanup",)), 15)
+    assert pids, "no cleanup is running"
+    for pid in pids:
+        kill9(pid)
+    time.sleep(0.5)
+    c.sock.sendall(msg[half:].encode() + (b".\r\n" if verb == "DATA" else b""))
+    code, text = c.reply()
+    print(f"\nafter kill -9 of cleanup: {text!r}")
+    assert 400 <= code < 500, f"smtpd answered {text!r} after its cleanup died"
+
+    # The same session goes on and the next message is delivered.
+    assert c.cmd("RSET")[0] == 250
+    tok2 = token("after")
+    assert c.cmd(f"MAIL FROM:<{SENDER}>")[0] == 250
+    assert c.cmd(f"RCPT TO:<{USER}>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    code, text = c.cmd(make_message(tok2) + ".")
+    assert code == 250, text
+    c.cmd("QUIT")
+    c.close()
+    assert wait_for(lambda: env.delivered().counts.get(tok2), 60), env.tail()
+    assert wait_for(lambda: not env.pending(), 30), describe(env, env.pending())
+    got = env.delivered()
+    assert got.counts == {tok2: 1} and not got.bad, (got.counts, got.bad)
+    print(f"\nincomplete files left by the killed cleanup: {env.incomplete()}")
 
 
 # ---- 2. random kill -9 of daemons during a stream ----------------------------
@@ -371,6 +439,32 @@ def test_full_queue_filesystem_loses_nothing(fault_env):
         assert got.counts.get(tok, 0) == 0 or stage != "END", f"refused {tok} was delivered"
 
 
+@needs_root
+def test_full_mailbox_filesystem_defers(fault_env):
+    env = fault_env(mail_tmpfs=2 * 1024 * 1024).start()
+    tok0 = token("before")
+    assert env.send(tok0), env.tail()
+    assert wait_for(lambda: env.delivered().counts.get(tok0), 60), env.tail()
+    filler = env.fill_fs(os.path.join(env.dir, "mail", "filler"))
+    assert env.fs_free(filler) < 4096
+    toks = [token(f"mbfull{i}") for i in range(3)]
+    for tok in toks:
+        assert env.send(tok), "refused although only the mailbox disk is full:\n" + env.tail()
+    assert wait_for(lambda: len(env.queue_files(("deferred",))) == len(toks), 90), \
+        f"not deferred: {env.queue_files()}\n{env.tail()}"
+    got = env.delivered()
+    assert not got.bad, f"partial deliveries on a full disk: {got.bad}"
+    assert set(got.counts) == {tok0}, got.counts
+    tmp = os.listdir(os.path.join(env.maildir, "tmp"))
+    assert tmp == [], f"failed deliveries left files in the Maildir's tmp/: {tmp}"
+    print("\n" + "\n".join(ln for ln in env.log_text().splitlines() if "status=deferred" in ln))
+
+    os.unlink(filler)
+    left = env.drain(timeout=120)
+    assert not left, f"queue not empty once there is room: {describe(env, left)}"
+    check_delivery(env, [tok0] + toks, "full mailbox disk")
+
+
 # ---- 4. kill -9 of the whole instance, then start again -----------------------
 
 def test_restart_after_crash_with_mail_in_incoming(fault_env):
@@ -399,15 +493,22 @@ def test_restart_after_crash_with_mail_in_incoming(fault_env):
 
 def test_restart_after_crash_during_stream(fault_env):
     env = fault_env().start()
-    stream = Stream(env, threads=2, per_thread=60, tag="c").start()
-    assert wait_for(lambda: stream.n_acked() >= 25 or not stream.alive(), 180, 0.02), \
-        "stream too slow"
-    in_queue = env.queue_files()
-    env.crash()
-    stream.stop.set()
-    assert stream.join(120), "client threads did not finish"
-    print(f"\ncrash with {len(in_queue)} queue files: {in_queue[:8]}")
-    env.start()
+    rng = random.Random()
+    acked = []
+    for rnd in range(2):
+        stream = Stream(env, threads=2, per_thread=60, tag=f"c{rnd}-").start()
+        assert wait_for(lambda: stream.n_acked() >= 15 or not stream.alive(), 180, 0.02), \
+            "stream too slow"
+        time.sleep(rng.uniform(0, 1.0))
+        in_queue = env.queue_files()
+        env.crash()
+        stream.stop.set()
+        assert stream.join(120), "client threads did not finish"
+        acked += stream.acked
+        print(f"\nround {rnd}: crash with {len(in_queue)} queue files, "
+              f"{sum(f.startswith('active/') for f in in_queue)} in active/; "
+              f"{len(stream.acked)} acknowledged")
+        env.start()
     left = env.drain(timeout=240)
     assert not left, f"queue not empty after restart: {describe(env, left)}"
-    check_delivery(env, stream.acked, "crash during stream")
+    check_delivery(env, acked, "crash during stream")
