@@ -6,6 +6,8 @@ faultenv.py), and the tests break it on purpose:
 - kill -9 of the smtpd serving a client in the middle of DATA: nothing
   partial is delivered, nothing stays in the queue, the next client is
   served;
+- kill -9 of cleanup while smtpd is mid-DATA/BDAT: the client gets 4xx,
+  nothing is delivered, and the same session goes on;
 - kill -9 of random smtpd, cleanup, qmgr and local processes during a
   stream of messages from several clients: every message answered with 250
   is delivered at least once, and every delivered file is whole
