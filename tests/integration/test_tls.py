@@ -341,3 +341,87 @@ def test_mismatched_key_with_encrypt(instance, cert, ports, tmp_path):
     c.close()
     assert inst.wait_log(r"TLS is not available: the private key in " + re.escape(other) +
                          r" does not match the certificate in " + re.escape(cert[1]))
+
+
+# ---- tern init: a certificate and the submission/smtps services ------------------
+
+def test_tern_init_instance_tls(tmp_path):
+    """`tern init` makes a key (0600) and a self-signed certificate for
+    myhostname; smtp offers STARTTLS, submission requires it, smtps is
+    TLS from the first byte, all with that certificate."""
+    import pathlib
+    import signal
+    import tempfile
+    from conftest import free_port, pid_alive
+    tern = os.path.join(BUILD, "bin", "tern")
+    if not os.access(tern, os.X_OK) or not os.path.exists(CLEANUP):
+        pytest.skip("tern or cleanup not built")
+    top = tempfile.mkdtemp(prefix="tern-tls-")
+    os.chmod(top, 0o755)
+    d = pathlib.Path(top) / "inst"
+    base = None
+    for _ in range(50):
+        b = free_port() // 10 * 10 - 600
+        if b > 1024 and all(_port_free(b + o) for o in (25, 465, 587)):
+            base = b
+            break
+    if base is None:
+        pytest.skip("no free port range")
+    pid = None
+    try:
+        r = subprocess.run([tern, "init", str(d), "--port-base", str(base), "--user", "alice"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        key, crt = d / "tls" / "key.pem", d / "tls" / "cert.pem"
+        assert os.stat(key).st_mode & 0o777 == 0o600
+        main = (d / "main.cf").read_text()
+        assert f"smtpd_tls_cert_file = {crt}" in main
+        assert "smtpd_tls_security_level = may" in main
+        master = (d / "master.cf").read_text()
+        assert re.search(rf"^127\.0\.0\.1:{base + 587} .* smtpd .*"
+                         r"-o smtpd_tls_security_level=encrypt", master, re.M)
+        assert re.search(rf"^127\.0\.0\.1:{base + 465} .* smtpd .*-o smtpd_tls_wrappermode=yes",
+                         master, re.M)
+        before = crt.read_bytes()
+        r = subprocess.run([tern, "init", str(d), "--port-base", str(base), "--force"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and crt.read_bytes() == before  # kept
+        r = subprocess.run([tern, "-c", str(d), "start"], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        pid = int(re.search(r"master pid (\d+)", r.stdout).group(1))
+        assert wait_for(lambda: not _port_free(base + 465), 10)
+        ctx = client_ctx(str(crt))
+        with smtplib.SMTP("127.0.0.1", base + 25, timeout=30) as s:
+            s._host = "localhost"
+            s.ehlo("client.example.org")
+            assert s.has_extn("starttls")
+            s.starttls(context=ctx)
+            der = s.sock.getpeercert(binary_form=True)
+            assert der == cert_der(str(crt))
+        c, lines = ehlo_raw(base + 587)
+        assert "250-STARTTLS" in lines
+        assert c.cmd("MAIL FROM:<a@example.org>")[0] == 530
+        c.close()
+        with socket.create_connection(("127.0.0.1", base + 465), timeout=30) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as t:
+                assert t.recv(100).startswith(b"220 ")
+                assert t.getpeercert(binary_form=True) == cert_der(str(crt))
+    finally:
+        if pid is not None:
+            subprocess.run([tern, "-c", str(d), "stop"], capture_output=True, timeout=60)
+            if not wait_for(lambda: not pid_alive(pid), 10):
+                os.kill(pid, signal.SIGKILL)
+        log = d / "log" / "tern.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        shutil.rmtree(top, ignore_errors=True)
+    assert "runtime error:" not in text and "AddressSanitizer" not in text
+
+
+def _port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
