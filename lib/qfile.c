@@ -14,7 +14,8 @@ char *qfile_path(const char *dir, const char *id)
     return xasprintf("%s/%s", dir, id);
 }
 
-int qfile_move(const char *id, const char *from_dir, const char *to_dir, char **error_r)
+static int qfile_do_move(const char *id, const char *from_dir, const char *to_dir, bool sync,
+                         char **error_r)
 {
     if (!queue_id_valid(id)) {
         *error_r = xasprintf("bad queue ID");
@@ -26,7 +27,7 @@ int qfile_move(const char *id, const char *from_dir, const char *to_dir, char **
     /* The new entry is made durable before the old one's removal. */
     if (durable_rename_noreplace(from, to) < 0)
         *error_r = xasprintf("rename %s to %s: %s", from, to, strerror(errno));
-    else if (durable_fsync_dir(to_dir) < 0 || durable_fsync_dir(from_dir) < 0)
+    else if (sync && (durable_fsync_dir(to_dir) < 0 || durable_fsync_dir(from_dir) < 0))
         *error_r = xasprintf("fsync %s or %s: %s", to_dir, from_dir, strerror(errno));
     else
         rc = 0;
@@ -35,7 +36,17 @@ int qfile_move(const char *id, const char *from_dir, const char *to_dir, char **
     return rc;
 }
 
-int qfile_remove(const char *dir, const char *id, char **error_r)
+int qfile_move(const char *id, const char *from_dir, const char *to_dir, char **error_r)
+{
+    return qfile_do_move(id, from_dir, to_dir, true, error_r);
+}
+
+int qfile_rename(const char *id, const char *from_dir, const char *to_dir, char **error_r)
+{
+    return qfile_do_move(id, from_dir, to_dir, false, error_r);
+}
+
+static int qfile_do_remove(const char *dir, const char *id, bool sync, char **error_r)
 {
     if (!queue_id_valid(id)) {
         *error_r = xasprintf("bad queue ID");
@@ -43,12 +54,22 @@ int qfile_remove(const char *dir, const char *id, char **error_r)
     }
     char *path = qfile_path(dir, id);
     int rc = 0;
-    if (unlink(path) < 0 || durable_fsync_dir(dir) < 0) {
+    if (unlink(path) < 0 || (sync && durable_fsync_dir(dir) < 0)) {
         *error_r = xasprintf("remove %s: %s", path, strerror(errno));
         rc = -1;
     }
     free(path);
     return rc;
+}
+
+int qfile_remove(const char *dir, const char *id, char **error_r)
+{
+    return qfile_do_remove(dir, id, true, error_r);
+}
+
+int qfile_unlink(const char *dir, const char *id, char **error_r)
+{
+    return qfile_do_remove(dir, id, false, error_r);
 }
 
 int qfile_mark_done(const char *path, size_t i, char **error_r)

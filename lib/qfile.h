@@ -65,7 +65,10 @@
  * removed when old.
  *
  * Queue state is the directory a file is in; qfile_move() renames it and
- * fsyncs both directories.
+ * fsyncs both directories.  qfile_rename() and qfile_unlink() skip the
+ * directory fsync, for state changes that may be lost in a crash without
+ * losing mail: a file that reappears in incoming/ or active/ after a crash
+ * is delivered again (at least once, as DESIGN.md allows), never lost.
  */
 #ifndef TERN_QFILE_H
 #define TERN_QFILE_H
@@ -264,6 +267,9 @@ char *qfile_path(const char *dir, const char *id);
 int qfile_move(const char *id, const char *from_dir, const char *to_dir, char **error_r);
 /* Remove queue file id from dir and fsync dir. */
 int qfile_remove(const char *dir, const char *id, char **error_r);
+/* The same without the directory fsyncs (see above for when that is safe). */
+int qfile_rename(const char *id, const char *from_dir, const char *to_dir, char **error_r);
+int qfile_unlink(const char *dir, const char *id, char **error_r);
 /* Printable name of a record type ("sender", ...), "unknown" otherwise. */
 const char *qfile_record_name(int type);
 

@@ -6,7 +6,8 @@
  * sender, or move it to deferred/ with a retry time (its mtime) and a
  * defer log saying why.
  *
- * Order of durability: a delivered recipient is marked (and fsynced)
+ * Order of durability: a delivered recipient is marked (fsynced while
+ * other recipients remain, so a crash does not repeat it)
  * after its agent says the mail is safe; a failed one is marked only
  * after its bounce is queued, so a crash can repeat a delivery or a
  * bounce but never lose one.
@@ -178,7 +179,7 @@ static void batch_add(struct batch **bs, size_t *nb, const struct resolve_result
     b->idx[b->n++] = i;
 }
 
-static void batch_run(struct msg *m, const struct batch *b)
+static void batch_run(struct msg *m, const struct batch *b, bool last)
 {
     char qpath[64];
     snprintf(qpath, sizeof(qpath), "%s/%s", QMGR_DIR_ACTIVE, m->id);
@@ -208,8 +209,10 @@ static void batch_run(struct msg *m, const struct batch *b)
     for (size_t k = 0; k < b->n; k++)
         record(m, b->idx[k], b->transport, req.rcpts[k].status, req.rcpts[k].dsn,
                req.rcpts[k].reason);
+    /* Marks matter only while recipients remain: after the last batch,
+     * finish() syncs them only if the file stays in the queue. */
     char *error = NULL;
-    if (qfile_sync(m->qf, &error) < 0) {
+    if (!last && qfile_sync(m->qf, &error) < 0) {
         msg_error("%s: %s", m->id, error);
         free(error);
     }
@@ -242,7 +245,7 @@ static void deliver_all(struct msg *m)
         resolve_result_clear(&res);
     }
     for (size_t k = 0; k < nb; k++) {
-        batch_run(m, &bs[k]);
+        batch_run(m, &bs[k], k + 1 == nb);
         free(bs[k].transport);
         free(bs[k].nexthop);
         free(bs[k].idx);
@@ -392,16 +395,18 @@ static void finish(struct msg *m)
     bounce_failed(m);
     notify_delivered(m);
     char *error = NULL;
-    if (qfile_sync(m->qf, &error) < 0) {
-        msg_error("%s: %s", m->id, error);
-        xfree(error);
-    }
     if (qfile_rcpt_pending(m->qf) > 0) {
+        if (qfile_sync(m->qf, &error) < 0) {
+            msg_error("%s: %s", m->id, error);
+            xfree(error);
+        }
         defer_message(m);
         return;
     }
     qfile_close(&m->qf);
-    if (qfile_remove(QMGR_DIR_ACTIVE, m->id, &error) < 0) {
+    /* Not fsynced: an unlink lost in a crash means one more delivery of
+     * a delivered message (allowed), never a lost one. */
+    if (qfile_unlink(QMGR_DIR_ACTIVE, m->id, &error) < 0) {
         msg_error("%s: %s", m->id, error);
         free(error);
         return;

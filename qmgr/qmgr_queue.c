@@ -70,7 +70,8 @@ static void free_ids(char **ids)
 static void activate(const char *id, const char *dir)
 {
     char *error = NULL;
-    if (qfile_move(id, dir, QMGR_DIR_ACTIVE, &error) < 0) {
+    /* Not fsynced: lost in a crash, the file is simply found again in dir. */
+    if (qfile_rename(id, dir, QMGR_DIR_ACTIVE, &error) < 0) {
         if (errno != ENOENT)
             msg_warn("%s: move to active: %s", id, error);
         free(error);
