@@ -53,6 +53,7 @@ const struct tern_service tern_services[] = {
     {"qmgr", "unix", 0, "n", "-", "n", "300", "1", "qmgr", ""},
     {"bounce", "unix", 0, "-", "-", "n", "-", "0", "bounce", ""},
     {"smtp", "unix", 0, "-", "-", "n", "-", "-", "smtp", ""},
+    {"relay", "unix", 0, "-", "-", "n", "-", "-", "smtp", "-o syslog_name=tern/relay"},
     {"local", "unix", 0, "-", "n", "n", "-", "-", "local", ""},
     {"auth", "unix", 0, "-", "-", "n", "-", "1", "authd", ""},
 };
