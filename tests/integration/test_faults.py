@@ -14,7 +14,7 @@ faultenv.py), and the tests break it on purpose:
   (duplicates are allowed and reported);
 - a full queue file system (a small tmpfs, root only): the client gets
   452 4.3.1, nothing acknowledged is lost, and mail flows again once there
-  is room;
+  is room; a full Maildir file system defers delivery and loses nothing;
 - kill -9 of master and all its children while mail sits in incoming/ or
   active/, then a new start: every acknowledged message is delivered.
 
