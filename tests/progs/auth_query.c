@@ -4,9 +4,9 @@
  *
  *     auth_query -c CONFIG_DIR [-s service] [-a client_addr] [-S socket] USER PASSWORD
  *
- * Prints the reply as "status=... user=... uid=... gid=... home=...
- * reason=... delay_ms=..." on one line and exits 0, or prints the
- * client's error and exits 3 when authd could not be asked.
+ * Prints the reply as "name=value" lines (status, user, uid, gid, home,
+ * reason, delay_ms) and exits 0, or prints "error=..." and exits 3 when
+ * authd could not be asked.
  */
 #include "sys.h"
 
@@ -46,7 +46,7 @@ int main(int argc, char **argv)
         free(error);
         return 3;
     }
-    printf("status=%s user=%s uid=%ld gid=%ld home=%s reason=%s delay_ms=%ld\n",
+    printf("status=%s\nuser=%s\nuid=%ld\ngid=%ld\nhome=%s\nreason=%s\ndelay_ms=%ld\n",
            auth_status_name(r.status), r.user ? r.user : "", r.uid, r.gid, r.home, r.reason,
            r.delay_ms);
     auth_result_clear(&r);

@@ -1,0 +1,349 @@
+"""Integration tests for authd, the authentication service.
+
+Each instance is made by `tern init --user ...` (mail_owner tern-test when
+run as root) and its master runs in the foreground.  Questions go to
+queue_directory/private/auth through tests/progs/auth_query (lib/
+auth_client) or as raw attribute records.  Failure delays are shortened
+(auth_failure_delay 1s, max 4s, limit 3) so that the growth is measurable
+in a few seconds; authd sends delayed replies from a once-a-second timer,
+so a delay of d seconds takes between d and d+1.
+"""
+
+import grp
+import os
+import pwd
+import random
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from conftest import BUILD, SANITIZER_MARKS, ensure_test_user, is_root, wait_for
+
+TERN = os.path.join(BUILD, "bin", "tern")
+MASTER = os.path.join(BUILD, "libexec", "master")
+AUTHD = os.path.join(BUILD, "libexec", "authd")
+QUERY = os.path.join(BUILD, "tests", "auth_query")
+TERNPASSWD = os.path.join(BUILD, "bin", "ternpasswd")
+DOMAIN = "example.test"
+
+if not os.path.exists(AUTHD):
+    pytest.skip("authd is not built", allow_module_level=True)
+
+FAST = {
+    "auth_failure_delay": "1s",
+    "auth_failure_max_delay": "4s",
+    "auth_failure_limit": "3",
+}
+
+
+def free_base():
+    for _ in range(50):
+        base = random.randrange(40000, 60000, 1000)
+        try:
+            for off in (25, 110, 143, 465, 587, 993, 995):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", base + off))
+            return base
+        except OSError:
+            continue
+    pytest.skip("no free port range")
+
+
+class AuthInst:
+    def __init__(self, main=None, users=("alice:Secret-1", "bob@example.org:Bob-pass-2")):
+        self.top = tempfile.mkdtemp(prefix="tern-auth-")
+        os.chmod(self.top, 0o755)
+        self.dir = os.path.join(self.top, "i")
+        args = [TERN, "init", self.dir, "--port-base", str(free_base()), "--domain", DOMAIN]
+        for u in users:
+            args += ["--user", u]
+        if is_root():
+            args += ["--mail-owner", ensure_test_user().pw_name]
+        res = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+        self.users = os.path.join(self.dir, "users")
+        self.log = os.path.join(self.dir, "log", "tern.log")
+        self.out = os.path.join(self.top, "master.out")
+        self.sock = os.path.join(self.dir, "queue", "private", "auth")
+        with open(os.path.join(self.dir, "main.cf"), "a") as f:
+            for k, v in dict(FAST, **(main or {})).items():
+                f.write(f"{k} = {v}\n")
+        self.proc = None
+
+    def start(self):
+        with open(self.out, "ab") as out:
+            self.proc = subprocess.Popen([MASTER, "-c", self.dir, "-f"], stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=subprocess.STDOUT)
+        assert wait_for(lambda: os.path.exists(self.sock) or self.proc.poll() is not None, 15)
+        assert self.proc.poll() is None, self.text(self.out)
+        return self
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    @staticmethod
+    def text(path):
+        try:
+            with open(path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def log_text(self):
+        return self.text(self.log)
+
+    def sanitizer_report(self):
+        text = self.text(self.out) + self.log_text()
+        return [line for line in text.splitlines() if any(m in line for m in SANITIZER_MARKS)]
+
+    def query(self, user, password, addr="192.0.2.1", service="smtp", extra=()):
+        """(reply dict, seconds taken)."""
+        t0 = time.monotonic()
+        res = subprocess.run([QUERY, "-c", self.dir, "-s", service, "-a", addr, *extra,
+                              user, password], capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - t0
+        assert not any(m in res.stderr for m in SANITIZER_MARKS), res.stderr
+        reply = dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
+        reply["rc"] = res.returncode
+        return reply, took
+
+    def write_users(self, text):
+        """Replace the user file atomically, keeping its owner and mode."""
+        st = os.stat(self.users)
+        tmp = self.users + ".new"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.chmod(tmp, stat.S_IMODE(st.st_mode))
+        if is_root():
+            os.chown(tmp, st.st_uid, st.st_gid)
+        os.rename(tmp, self.users)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.top, ignore_errors=True)
+
+
+@pytest.fixture
+def make_inst():
+    made = []
+
+    def make(**kw):
+        inst = AuthInst(**kw)
+        made.append(inst)
+        return inst.start()
+
+    yield make
+    reports = []
+    for inst in made:
+        inst.stop()
+        reports += inst.sanitizer_report()
+        inst.cleanup()
+    assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+
+
+def hash_of(password, scheme="SHA512-CRYPT"):
+    res = subprocess.run([TERNPASSWD, "-s", scheme, "-p", password], capture_output=True,
+                         text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip()
+
+
+def test_right_password(make_inst):
+    inst = make_inst()
+    r, took = inst.query("alice@" + DOMAIN, "Secret-1")
+    assert r["status"] == "ok", r
+    assert r["user"] == "alice@" + DOMAIN and r["delay_ms"] == "0"
+    # The canonical name comes back whatever the case the client used.
+    r, _ = inst.query("Bob@EXAMPLE.org", "Bob-pass-2", service="imap")
+    assert r["status"] == "ok" and r["user"] == "bob@example.org", r
+    log = inst.log_text()
+    assert f"authenticated: user=<alice@{DOMAIN}>, rip=192.0.2.1, service=smtp" in log
+    assert "Secret-1" not in log and "Bob-pass-2" not in log
+
+
+def test_uid_gid_home_and_reload(make_inst):
+    inst = make_inst()
+    text = AuthInst.text(inst.users)
+    carol = f"carol@{DOMAIN}:{hash_of('Carol-3')}:5000:5001::/var/mail/carol::"
+    inst.write_users(text + carol + "\n")
+    # No restart: authd sees the new file on the next request.
+    r, _ = inst.query("carol@" + DOMAIN, "Carol-3")
+    assert r["status"] == "ok", r
+    assert (r["uid"], r["gid"], r["home"]) == ("5000", "5001", "/var/mail/carol")
+    # Users without those fields get -1 and "".
+    r, _ = inst.query("alice@" + DOMAIN, "Secret-1")
+    assert (r["uid"], r["gid"], r["home"]) == ("-1", "-1", "")
+    # Removing carol takes effect too.
+    inst.write_users(text)
+    r, _ = inst.query("carol@" + DOMAIN, "Carol-3", addr="192.0.2.99")
+    assert r["status"] == "fail", r
+
+
+def test_bad_line_reported_others_work(make_inst):
+    inst = make_inst()
+    text = AuthInst.text(inst.users)
+    inst.write_users("# users\nthis line is broken\n" + text +
+                     f"dan@{DOMAIN}:{{SHA512-CRYPT}}$6$x:0:0::/x::\n")
+    r, _ = inst.query("alice@" + DOMAIN, "Secret-1")
+    assert r["status"] == "ok", r
+    assert inst.log_text().count(f"{inst.users}, line 2: no password field") == 1
+    assert f"{inst.users}, line 5: uid 0 (root) is not allowed" in inst.log_text()
+    r, _ = inst.query("bob@example.org", "Bob-pass-2")
+    assert r["status"] == "ok", r
+
+
+def test_failures_delay_grows_then_refused(make_inst):
+    inst = make_inst()
+    addr = "198.51.100.7"
+    took, delays = [], []
+    for _ in range(3):
+        r, t = inst.query("alice@" + DOMAIN, "wrong", addr=addr)
+        assert r["status"] == "fail" and r["reason"] == "authentication failed", r
+        took.append(t)
+        delays.append(int(r["delay_ms"]))
+    assert delays == [1000, 2000, 4000]
+    for t, d in zip(took, delays):
+        assert d / 1000 - 0.1 <= t <= d / 1000 + 2.5, (took, delays)
+    assert took[2] > took[0] + 1.5, took
+    # Limit reached: even the right password is refused, after the max delay.
+    r, t = inst.query("alice@" + DOMAIN, "Secret-1", addr=addr)
+    assert r["status"] == "fail" and r["reason"] == "too many failures", r
+    assert t >= 3.9
+    # Another address and another user are not affected.
+    r, t = inst.query("bob@example.org", "Bob-pass-2", addr="198.51.100.8")
+    assert r["status"] == "ok" and t < 3, (r, t)
+    # alice is refused from anywhere (per-user count) ...
+    r, _ = inst.query("alice@" + DOMAIN, "Secret-1", addr="198.51.100.9")
+    assert r["reason"] == "too many failures", r
+    log = inst.log_text()
+    assert f"authentication failed: user=<alice@{DOMAIN}>, rip={addr}, service=smtp, " \
+           "reason=wrong password" in log
+    assert f"authentication refused: user=<alice@{DOMAIN}>, rip={addr}" in log
+    assert "wrong" not in log.replace("reason=wrong password", "")
+
+
+def test_failure_count_resets(make_inst):
+    inst = make_inst(main={"auth_failure_reset_time": "3s", "auth_failure_limit": "2"})
+    for _ in range(2):
+        inst.query("alice@" + DOMAIN, "bad", addr="203.0.113.5")
+    r, _ = inst.query("alice@" + DOMAIN, "Secret-1", addr="203.0.113.5")
+    assert r["reason"] == "too many failures", r
+    time.sleep(3.5)
+    r, _ = inst.query("alice@" + DOMAIN, "Secret-1", addr="203.0.113.5")
+    assert r["status"] == "ok", r
+
+
+def test_delay_does_not_block_others(make_inst):
+    inst = make_inst(main={"auth_failure_delay": "4s", "auth_failure_max_delay": "4s"})
+    slow = {}
+
+    def fail():
+        slow["r"], slow["t"] = inst.query("bob@example.org", "nope", addr="192.0.2.50")
+
+    th = threading.Thread(target=fail)
+    th.start()
+    time.sleep(0.5)
+    r, t = inst.query("alice@" + DOMAIN, "Secret-1", addr="192.0.2.51")
+    th.join(30)
+    assert r["status"] == "ok" and t < 2.5, (r, t)
+    assert slow["r"]["status"] == "fail" and slow["t"] >= 3.9, slow
+
+
+def test_unknown_user_and_ipv6_prefix(make_inst):
+    inst = make_inst()
+    r, t = inst.query("nobody@" + DOMAIN, "x", addr="2001:db8:1:2::10")
+    assert r["status"] == "fail" and r["reason"] == "authentication failed", r
+    assert r["delay_ms"] == "1000"
+    # Another address in the same /64 shares the count.
+    r, _ = inst.query("nobody2@" + DOMAIN, "x", addr="2001:db8:1:2::99")
+    assert r["delay_ms"] == "2000", r
+    r, _ = inst.query("nobody3@" + DOMAIN, "x", addr="2001:db8:1:3::1")
+    assert r["delay_ms"] == "1000", r
+    assert "reason=unknown user" in inst.log_text()
+
+
+def test_plaintext_refused_unless_allowed(make_inst):
+    for allowed in (False, True):
+        inst = make_inst(main={"auth_allow_plaintext_passwords": "yes" if allowed else "no"})
+        inst.write_users(AuthInst.text(inst.users) + f"pat@{DOMAIN}:{{PLAIN}}Plain-4\n")
+        r, _ = inst.query("pat@" + DOMAIN, "Plain-4", addr="192.0.2.60")
+        assert r["status"] == ("ok" if allowed else "fail"), r
+        warned = "line 3: plaintext password ({PLAIN}) refused" in inst.log_text()
+        assert warned != allowed
+        r, _ = inst.query("alice@" + DOMAIN, "Secret-1", addr="192.0.2.61")
+        assert r["status"] == "ok", r
+
+
+def test_raw_protocol_and_bad_requests(make_inst):
+    inst = make_inst()
+    def raw(data):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(inst.sock)
+            s.sendall(data)
+            buf = b""
+            while not buf.endswith(b"\n\n"):
+                got = s.recv(4096)
+                if not got:
+                    break
+                buf += got
+            return buf.decode()
+    # What socat would show: one record each way.
+    reply = raw(b"request=auth\nservice=pop3\nuser=alice@example.test\npassword=Secret-1\n"
+                b"client_addr=192.0.2.70\ntls=yes\n\n")
+    assert reply.startswith("status=ok\nuser=alice@example.test\n"), reply
+    assert "delay_ms=0\n" in reply
+    assert ", tls" in inst.log_text()
+    # Malformed or unknown requests: the connection is closed, authd lives on.
+    assert raw(b"request=nonsense\n\n") == ""
+    assert raw(b"request=auth\nuser=x\n\n") == ""
+    assert raw(b"garbage line\n\n") == ""
+    # An over-long password gets a clean failure.
+    reply = raw(b"request=auth\nservice=smtp\nuser=alice@example.test\npassword=" +
+                b"p" * 2000 + b"\nclient_addr=192.0.2.71\n\n")
+    assert reply.startswith("status=fail\n") and "too long" in reply, reply
+    r, _ = inst.query("alice@" + DOMAIN, "Secret-1", addr="192.0.2.72")
+    assert r["status"] == "ok", r
+    # No authd at the path: the client reports an error (a temporary failure).
+    r, _ = inst.query("alice@" + DOMAIN, "Secret-1", extra=("-S", inst.sock + ".none"))
+    assert r["rc"] == 3 and "error" in r, r
+
+
+@pytest.mark.skipif(not is_root(), reason="ownership is only set by a root tern init")
+def test_users_file_readable_by_mail_owner_only(make_inst):
+    inst = make_inst()
+    owner = ensure_test_user()
+    st = os.stat(inst.users)
+    assert st.st_uid == 0
+    assert st.st_gid == owner.pw_gid
+    assert stat.S_IMODE(st.st_mode) == 0o640
+    # The socket is private to mail_owner, and authd runs as mail_owner.
+    sst = os.stat(inst.sock)
+    assert sst.st_uid == owner.pw_uid and stat.S_IMODE(sst.st_mode) & 0o077 == 0
+    # Nobody else (a user outside mail_owner's group) can read the file.
+    nobody = pwd.getpwnam("nobody")
+    assert nobody.pw_gid != owner.pw_gid
+    res = subprocess.run(["cat", inst.users], capture_output=True, timeout=10,
+                         preexec_fn=lambda: (os.setgroups([]), os.setgid(nobody.pw_gid),
+                                             os.setuid(nobody.pw_uid)))
+    assert res.returncode != 0
+    # A world-readable file is warned about.
+    os.chmod(inst.users, 0o644)
+    os.utime(inst.users)
+    inst.query("alice@" + DOMAIN, "Secret-1")
+    assert "is readable by other users" in inst.log_text()
+    grp.getgrgid(st.st_gid)  # the group exists
