@@ -21,25 +21,24 @@
 
 static char test_dir[] = "/tmp/test_valias.XXXXXX";
 
-static const char table[] =
-    "# a comment\n"
-    "postmaster@example.test   alice@example.test\n"
-    "abuse@example.test        postmaster@example.test\n"
-    "team@example.test         alice@example.test, bob@example.org\n"
-    "root                      alice@example.test\n"
-    "bob@example.com           robert@example.org\n"
-    "@catch.example            catcher@example.test\n"
-    "exact@catch.example       exact@example.test\n"
-    "self@example.test         self@example.test, copy@example.test\n"
-    "loop1@example.test        loop2@example.test\n"
-    "loop2@example.test        loop1@example.test\n"
-    "fan@example.test          fan@example.test fan2@example.test\n"
-    "fan2@example.test         fan3@example.test fan@example.test\n"
-    "fan3@example.test         fan2@example.test, fan3@example.test\n"
-    "wide1@example.test        w1@x w2@x w3@x wide2@example.test\n"
-    "wide2@example.test        wide1@example.test w4@x\n"
-    "dup@example.test          alice@example.test team@example.test\n"
-    "bare@example.test         justuser\n";
+static const char table[] = "# a comment\n"
+                            "postmaster@example.test   alice@example.test\n"
+                            "abuse@example.test        postmaster@example.test\n"
+                            "team@example.test         alice@example.test, bob@example.org\n"
+                            "root                      alice@example.test\n"
+                            "bob@example.com           robert@example.org\n"
+                            "@catch.example            catcher@example.test\n"
+                            "exact@catch.example       exact@example.test\n"
+                            "self@example.test         self@example.test, copy@example.test\n"
+                            "loop1@example.test        loop2@example.test\n"
+                            "loop2@example.test        loop1@example.test\n"
+                            "fan@example.test          fan@example.test fan2@example.test\n"
+                            "fan2@example.test         fan3@example.test fan@example.test\n"
+                            "fan3@example.test         fan2@example.test, fan3@example.test\n"
+                            "wide1@example.test        w1@x w2@x w3@x wide2@example.test\n"
+                            "wide2@example.test        wide1@example.test w4@x\n"
+                            "dup@example.test          alice@example.test team@example.test\n"
+                            "bare@example.test         justuser\n";
 
 static void write_file(const char *path, const char *text)
 {
@@ -180,9 +179,7 @@ static void test_rcpt_known(void **state)
         const char *addr;
         int known;
     } known[] = {
-        {"postmaster@example.test", 1},
-        {"team+x@example.test", 1},
-        {"nobody@example.test", 0},
+        {"postmaster@example.test", 1}, {"team+x@example.test", 1}, {"nobody@example.test", 0},
         {"anyone@catch.example", 1}, /* not ours: relay rules decide */
         {"root@example.com", 1},
     };
