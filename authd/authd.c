@@ -26,15 +26,15 @@
 
 #include <sys/random.h>
 
-#define AUTHD_TICK 1              /* seconds between looks at delayed replies */
-#define AUTHD_CLIENT_TIMEOUT 10   /* seconds to read a request or write a reply */
+#define AUTHD_TICK 1               /* seconds between looks at delayed replies */
+#define AUTHD_CLIENT_TIMEOUT 10    /* seconds to read a request or write a reply */
 #define AUTHD_MAX_USE "2147483647" /* keep the failure counters: see main() */
 
 /* A reply, sent now or when due. */
 struct authd_reply {
     stream_t *client;
     enum auth_status status;
-    char *user;                       /* ok: copy of the canonical name */
+    char *user; /* ok: copy of the canonical name */
     long uid, gid;
     char *home;
     const char *reason;
@@ -75,8 +75,7 @@ static void authd_reply_send(struct authd_reply *r)
     attr_put_int(s, "delay_ms", r->delay_ms);
     attr_end(s);
     if (stream_flush(s) != STREAM_OK)
-        msg_warn("cannot send a reply to an authd client: %s",
-                 stream_strstatus(stream_error(s)));
+        msg_warn("cannot send a reply to an authd client: %s", stream_strstatus(stream_error(s)));
 }
 
 /* Send now, or queue until the delay has passed. */
@@ -231,7 +230,9 @@ static void authd_decide(const struct authd_req *q, struct authd_reply *r)
     if (rc == 0)
         authd_count_failure(q, r);
     authd_log("authentication failed", q,
-              rc < 0 ? r->reason : e == NULL ? "unknown user" : "wrong password");
+              rc < 0      ? r->reason
+              : e == NULL ? "unknown user"
+                          : "wrong password");
 }
 
 /* Pull the request's attributes; -1 when malformed (logged). */
@@ -282,8 +283,7 @@ static int authd_readable(stream_t *client, const char *service, void *ctx)
 {
     (void)service;
     (void)ctx;
-    static const struct attr_limits limits = {.max_value = 4 * AUTH_PASSWORD_MAX,
-                                              .max_attrs = 16};
+    static const struct attr_limits limits = {.max_value = 4 * AUTH_PASSWORD_MAX, .max_attrs = 16};
     const char *err;
     int rc = attr_read(client, authd.req, &limits, &err);
     if (rc == ATTR_EOF)

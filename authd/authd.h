@@ -31,11 +31,9 @@ struct authd_throttle;
 struct authd_throttle *authd_throttle_new(size_t max_keys);
 void authd_throttle_free(struct authd_throttle **tp);
 /* Recent failures for key (0 once reset_ms passed since the last one). */
-long authd_throttle_count(struct authd_throttle *t, const char *key, int64_t now,
-                          int64_t reset_ms);
+long authd_throttle_count(struct authd_throttle *t, const char *key, int64_t now, int64_t reset_ms);
 /* Count one more failure for key; returns the new count. */
-long authd_throttle_fail(struct authd_throttle *t, const char *key, int64_t now,
-                         int64_t reset_ms);
+long authd_throttle_fail(struct authd_throttle *t, const char *key, int64_t now, int64_t reset_ms);
 void authd_throttle_forget(struct authd_throttle *t, const char *key);
 /* Drop keys whose last failure is older than reset_ms. */
 void authd_throttle_prune(struct authd_throttle *t, int64_t now, int64_t reset_ms);

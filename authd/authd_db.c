@@ -15,9 +15,9 @@ static struct {
     char *path;
     struct passwd_opts opts;
     struct passwd_db *db;
-    struct stat st;   /* of the loaded version */
-    bool failed;      /* the last attempt failed (reported once) */
-    struct stat bad;  /* the version that failed */
+    struct stat st;  /* of the loaded version */
+    bool failed;     /* the last attempt failed (reported once) */
+    struct stat bad; /* the version that failed */
 } authd_db;
 
 static bool authd_db_same(const struct stat *a, const struct stat *b)
@@ -69,8 +69,7 @@ const struct passwd_db *authd_db_get(void)
     struct stat st;
     if (stat(authd_db.path, &st) < 0) {
         if (!authd_db.failed || authd_db.bad.st_ino != 0)
-            msg_error("cannot read the user database: stat %s: %s", authd_db.path,
-                      strerror(errno));
+            msg_error("cannot read the user database: stat %s: %s", authd_db.path, strerror(errno));
         authd_db.failed = true;
         memset(&authd_db.bad, 0, sizeof(authd_db.bad));
         return authd_db.db;

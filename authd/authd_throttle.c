@@ -119,8 +119,7 @@ void authd_throttle_prune(struct authd_throttle *t, int64_t now, int64_t reset_m
         }
 }
 
-long authd_throttle_count(struct authd_throttle *t, const char *key, int64_t now,
-                          int64_t reset_ms)
+long authd_throttle_count(struct authd_throttle *t, const char *key, int64_t now, int64_t reset_ms)
 {
     struct authd_key *k = *throttle_slot(t, key);
     if (k == NULL || now - k->last_ms >= reset_ms)
@@ -128,8 +127,7 @@ long authd_throttle_count(struct authd_throttle *t, const char *key, int64_t now
     return k->count;
 }
 
-long authd_throttle_fail(struct authd_throttle *t, const char *key, int64_t now,
-                         int64_t reset_ms)
+long authd_throttle_fail(struct authd_throttle *t, const char *key, int64_t now, int64_t reset_ms)
 {
     struct authd_key **pp = throttle_slot(t, key);
     if (*pp == NULL) {

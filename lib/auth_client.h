@@ -29,7 +29,7 @@
 
 #include "sys.h"
 
-#define AUTH_SERVICE "private/auth" /* relative to queue_directory */
+#define AUTH_SERVICE "private/auth"  /* relative to queue_directory */
 #define AUTH_CLIENT_TIMEOUT_MS 30000 /* longer than authd's largest delay */
 #define AUTH_USER_MAX 255
 #define AUTH_PASSWORD_MAX 1024
@@ -37,7 +37,7 @@
 enum auth_status { AUTH_OK = 0, AUTH_FAIL = 1, AUTH_TEMPFAIL = 2 };
 
 struct auth_request {
-    const char *service;     /* "smtp", "pop3", "imap" */
+    const char *service; /* "smtp", "pop3", "imap" */
     const char *user;
     const char *password;
     const char *client_addr; /* may be NULL or "" (local client) */
@@ -62,8 +62,7 @@ struct auth_result {
  * authd could not be asked (connect, timeout, malformed reply) with a
  * reason: treat that as a temporary failure.
  */
-int auth_client_verify(const struct auth_request *req, struct auth_result *result,
-                       char **error_r);
+int auth_client_verify(const struct auth_request *req, struct auth_result *result, char **error_r);
 void auth_result_clear(struct auth_result *result);
 
 /* "ok", "fail", "tempfail"; and back (-1 when unknown). */

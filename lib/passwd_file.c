@@ -236,8 +236,7 @@ static int passwd_check_user(const char *u, size_t n, char **error_r)
 }
 
 /* A decimal uid/gid: empty is -1; 0 is refused. */
-static int passwd_parse_id(const char *f, size_t n, const char *what, long *id_r,
-                           char **error_r)
+static int passwd_parse_id(const char *f, size_t n, const char *what, long *id_r, char **error_r)
 {
     long v = 0;
     *id_r = -1;
@@ -296,8 +295,10 @@ static int passwd_fill(const struct passwd_fields *f, const struct passwd_opts *
     if (rc == 0 && hash[0] == '\0')
         rc = error_set(error_r, "empty password");
     else if (rc == 0 && sc->plain && (opts == NULL || !opts->allow_plaintext))
-        rc = error_set(error_r, "plaintext password ({%s}) refused: "
-                                "auth_allow_plaintext_passwords = no", sc->name);
+        rc = error_set(error_r,
+                       "plaintext password ({%s}) refused: "
+                       "auth_allow_plaintext_passwords = no",
+                       sc->name);
     else if (rc == 0 && !passwd_prefix_ok(sc, hash))
         rc = error_set(error_r, "hash does not match scheme {%s}", sc->name);
     if (rc == 0) {
@@ -436,8 +437,7 @@ static char *passwd_read_file(const char *path, size_t *len_r, char **error_r)
     return str_steal(&buf);
 }
 
-struct passwd_db *passwd_db_load(const char *path, const struct passwd_opts *opts,
-                                 char **error_r)
+struct passwd_db *passwd_db_load(const char *path, const struct passwd_opts *opts, char **error_r)
 {
     size_t len;
     char *text = passwd_read_file(path, &len, error_r);

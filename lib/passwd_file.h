@@ -62,8 +62,7 @@ void passwd_entry_clear(struct passwd_entry *e);
 struct passwd_db *passwd_db_parse(const char *text, size_t len, const char *name,
                                   const struct passwd_opts *opts);
 /* Read and parse path: the database, or NULL with a reason. */
-struct passwd_db *passwd_db_load(const char *path, const struct passwd_opts *opts,
-                                 char **error_r);
+struct passwd_db *passwd_db_load(const char *path, const struct passwd_opts *opts, char **error_r);
 void passwd_db_free(struct passwd_db **dbp);
 size_t passwd_db_count(const struct passwd_db *db);
 /* Lines reported as bad by the last parse. */

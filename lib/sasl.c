@@ -17,8 +17,7 @@ enum { SASL_MECH_PLAIN = 1, SASL_MECH_LOGIN = 2 };
 #define SASL_LOGIN_USER "VXNlcm5hbWU6"
 #define SASL_LOGIN_PASS "UGFzc3dvcmQ6"
 
-static const char sasl_b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char sasl_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* ---- base64 ------------------------------------------------------------ */
 
@@ -95,7 +94,8 @@ void sasl_base64_encode(const void *data, size_t len, str_t *out)
         if (i + 2 < len)
             n |= p[i + 2];
         char g[4] = {sasl_b64[n >> 18 & 63], sasl_b64[n >> 12 & 63],
-                     i + 1 < len ? sasl_b64[n >> 6 & 63] : '=', i + 2 < len ? sasl_b64[n & 63] : '='};
+                     i + 1 < len ? sasl_b64[n >> 6 & 63] : '=',
+                     i + 2 < len ? sasl_b64[n & 63] : '='};
         str_append(out, g, 4);
     }
 }
@@ -171,7 +171,7 @@ static int sasl_step_decoded(struct sasl_server *x, const str_t *d, const char *
 {
     if (x->mech == SASL_MECH_PLAIN)
         return sasl_plain_parse(str_c(d), str_len(d), &x->creds, error_r) < 0 ? SASL_ERROR
-                                                                               : SASL_DONE;
+                                                                              : SASL_DONE;
     if (x->step == 0) {
         if (sasl_login_field(d, &x->creds.authcid, "user name", error_r) != SASL_DONE)
             return SASL_ERROR;

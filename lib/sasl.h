@@ -52,8 +52,8 @@ struct sasl_creds {
 };
 
 struct sasl_server {
-    int mech;  /* private: which mechanism */
-    int step;  /* private: LOGIN state */
+    int mech; /* private: which mechanism */
+    int step; /* private: LOGIN state */
     struct sasl_creds creds;
 };
 

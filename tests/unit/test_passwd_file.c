@@ -220,9 +220,12 @@ static void test_hash_and_verify(void **state)
     static const struct {
         const char *scheme, *label, *prefix;
     } cases[] = {
-        {"YESCRYPT", "{YESCRYPT}", "$y$"},     {"sha512-crypt", "{SHA512-CRYPT}", "$6$"},
-        {"SHA256-CRYPT", "{SHA256-CRYPT}", "$5$"}, {"BLF-CRYPT", "{BLF-CRYPT}", "$2b$"},
-        {"CRYPT", "{CRYPT}", "$y$"},           {"PLAIN", "{PLAIN}", "Secret"},
+        {"YESCRYPT", "{YESCRYPT}", "$y$"},
+        {"sha512-crypt", "{SHA512-CRYPT}", "$6$"},
+        {"SHA256-CRYPT", "{SHA256-CRYPT}", "$5$"},
+        {"BLF-CRYPT", "{BLF-CRYPT}", "$2b$"},
+        {"CRYPT", "{CRYPT}", "$y$"},
+        {"PLAIN", "{PLAIN}", "Secret"},
     };
     for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
         char *err = NULL;
@@ -298,7 +301,12 @@ static void test_memcmp_ct(void **state)
     (void)state;
     assert_int_equal(passwd_memcmp_ct("abc", "abc", 3), 0);
     assert_int_not_equal(passwd_memcmp_ct("abc", "abd", 3), 0);
-    assert_int_not_equal(passwd_memcmp_ct("\x80" "bc", "\x00" "bc", 3), 0);
+    assert_int_not_equal(passwd_memcmp_ct("\x80"
+                                          "bc",
+                                          "\x00"
+                                          "bc",
+                                          3),
+                         0);
     assert_int_equal(passwd_memcmp_ct("", "", 0), 0);
 }
 
@@ -345,11 +353,11 @@ int main(void)
     log_init("test_passwd_file");
     log_open("tern", log_path);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_line),         cmocka_unit_test(test_short_lines),
+        cmocka_unit_test(test_full_line),          cmocka_unit_test(test_short_lines),
         cmocka_unit_test(test_blank_and_comments), cmocka_unit_test(test_bad_lines),
-        cmocka_unit_test(test_plaintext_allowed), cmocka_unit_test(test_db_parse),
-        cmocka_unit_test(test_hash_and_verify),   cmocka_unit_test(test_hash_errors),
-        cmocka_unit_test(test_verify_odd_hashes), cmocka_unit_test(test_memcmp_ct),
+        cmocka_unit_test(test_plaintext_allowed),  cmocka_unit_test(test_db_parse),
+        cmocka_unit_test(test_hash_and_verify),    cmocka_unit_test(test_hash_errors),
+        cmocka_unit_test(test_verify_odd_hashes),  cmocka_unit_test(test_memcmp_ct),
         cmocka_unit_test(test_load_file),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,9 +29,14 @@ static void test_base64_roundtrip(void **state)
     static const struct {
         const char *plain, *enc;
     } cases[] = {
-        {"", ""},          {"f", "Zg=="},         {"fo", "Zm8="},
-        {"foo", "Zm9v"},   {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
-        {"foobar", "Zm9vYmFy"}, {"Username:", "VXNlcm5hbWU6"},
+        {"", ""},
+        {"f", "Zg=="},
+        {"fo", "Zm8="},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="},
+        {"fooba", "Zm9vYmE="},
+        {"foobar", "Zm9vYmFy"},
+        {"Username:", "VXNlcm5hbWU6"},
     };
     str_t *out = str_new(16);
     for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
@@ -58,9 +63,8 @@ static void test_base64_bad(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "Zg",      "Zg=",      "Z===",   "Zm9v\n",  " Zm9v",  "Zm9v ",   "Zm=v",
-        "Zh==",    "Zm9=",     "Zm 9",   "Zm9v====", "=Zm9",  "Zg==Zg==", "Zm9-",
-        "Zm9_",    "Zm\r\n",   "\x80xyz",
+        "Zg",   "Zg=",      "Z===", "Zm9v\n",   " Zm9v", "Zm9v ", "Zm=v",   "Zh==",    "Zm9=",
+        "Zm 9", "Zm9v====", "=Zm9", "Zg==Zg==", "Zm9-",  "Zm9_",  "Zm\r\n", "\x80xyz",
     };
     str_t *out = str_new(16);
     for (size_t i = 0; i < N_ELEMENTS(bad); i++) {

@@ -22,8 +22,8 @@
 #define PW_DEFAULT_SCHEME "YESCRYPT"
 #define PW_MAX 1024
 
-static const char *const pw_schemes[] = {"YESCRYPT", "SHA512-CRYPT", "SHA256-CRYPT",
-                                         "BLF-CRYPT", "CRYPT", "PLAIN"};
+static const char *const pw_schemes[] = {"YESCRYPT",  "SHA512-CRYPT", "SHA256-CRYPT",
+                                         "BLF-CRYPT", "CRYPT",        "PLAIN"};
 
 static void pw_usage(void) TERN_NORETURN;
 static void pw_usage(void)
