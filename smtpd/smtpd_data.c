@@ -81,8 +81,11 @@ static bool smtpd_cleanup_finish(struct smtpd_session *s, cleanup_t **hp)
         const char *dsn = res.dsn[0] == '5' ? res.dsn : "5.7.1";
         smtpd_reply(s, "%d %s Error: %s", strcmp(dsn, "5.3.4") == 0 ? 552 : 550, dsn, reason);
     }
-    else
-        smtpd_reply(s, "451 %s Error: %s", res.dsn[0] == '4' ? res.dsn : "4.3.0", reason);
+    else {
+        /* RFC 5321: 452 is "insufficient system storage" (cleanup's 4.3.1). */
+        const char *dsn = res.dsn[0] == '4' ? res.dsn : "4.3.0";
+        smtpd_reply(s, "%d %s Error: %s", strcmp(dsn, "4.3.1") == 0 ? 452 : 451, dsn, reason);
+    }
     return false;
 }
 

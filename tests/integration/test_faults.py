@@ -390,10 +390,6 @@ needs_root = pytest.mark.skipif(not is_root(), reason="mounting a tmpfs needs ro
 
 
 @needs_root
-@pytest.mark.xfail(strict=True, reason=(
-    "smtpd/smtpd_data.c smtpd_cleanup_finish() answers every CLEANUP_STAT_TEMP "
-    "with 451, so cleanup's 4.3.1 'Insufficient system storage' (ENOSPC) reaches "
-    "the client as '451 4.3.1', not the '452 4.3.1' issue 3 asks for"))
 def test_full_queue_filesystem_says_452(fault_env):
     env, _tok0 = full_env(fault_env)
     env.fill_queue_fs()
