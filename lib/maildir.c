@@ -146,6 +146,9 @@ int maildir_deliver_begin(const char *path, const struct maildir_opts *opts,
     maildir_delivery_t *d = xcalloc(1, sizeof(*d));
     d->fd = -1;
     d->path = xstrdup(path);
+    /* "dir/" and "dir" name the same Maildir; keep messages free of "//". */
+    for (size_t n = strlen(d->path); n > 1 && d->path[n - 1] == '/'; n--)
+        d->path[n - 1] = '\0';
     d->opts = opts ? *opts : no_opts;
     d->host = maildir_host(&d->opts);
     int rc = maildir_check_quota(d, 0, error_r);
