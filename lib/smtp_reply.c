@@ -66,12 +66,23 @@ static size_t enh_code_len(const char *p, size_t len, int c)
     return i;
 }
 
-/* Append "line" to the one-line summary, printable; it stops at its bound. */
+/*
+ * Append "line" to the one-line summary, printable.  At its bound the
+ * summary ends in "..." and takes nothing more.
+ */
 static void text_add(struct smtp_reply *r, const char *line, size_t len)
 {
-    if (str_len(r->text) > 0 && str_appendc(r->text, ' ') < 0)
+    size_t used = str_len(r->text);
+    if (used + 3 >= SMTP_REPLY_TEXT_MAX)
         return;
-    str_append_printable(r->text, line, len, len);
+    size_t room = SMTP_REPLY_TEXT_MAX - used - 3; /* keep room for "..." */
+    if (used > 0) {
+        str_appendc(r->text, ' ');
+        room--;
+    }
+    str_append_printable(r->text, line, len < room ? len : room, room);
+    if (len > room)
+        str_appendz(r->text, "...");
 }
 
 /* Parse "NNN" at the start of line: the code, or -1. */

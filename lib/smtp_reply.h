@@ -20,7 +20,7 @@
 
 #define SMTP_REPLY_LINE_MAX 2048  /* bytes of one line we look at */
 #define SMTP_REPLY_LINES_MAX 200  /* lines in one reply */
-#define SMTP_REPLY_TEXT_MAX 4000  /* bytes of the one-line summary */
+#define SMTP_REPLY_TEXT_MAX 2000  /* bytes of the one-line summary */
 
 struct smtp_reply {
     int code;          /* 200 .. 599 once complete */

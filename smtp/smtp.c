@@ -19,6 +19,8 @@
 #include "mem.h"
 #include "server.h"
 
+#define SMTP_REASON_MAX 3000
+
 void smtp_fail_init(struct smtp_fail *f)
 {
     f->status = 0;
@@ -114,6 +116,20 @@ static void smtp_deliver(struct smtp_msg *msg)
     smtp_fail_free(&f);
 }
 
+/*
+ * Keep every reason within what the delivery protocol carries (a value
+ * of at most 4096 bytes): a server's reply is bounded, but the words
+ * around it are not counted there.
+ */
+static void reasons_bound(struct deliver_request *req)
+{
+    for (size_t i = 0; i < req->nrcpts; i++) {
+        char *r = req->rcpts[i].reason;
+        if (r != NULL && strlen(r) > SMTP_REASON_MAX)
+            memcpy(r + SMTP_REASON_MAX - 3, "...", 4);
+    }
+}
+
 /* Every recipient gets the same temporary failure. */
 static void fail_all(struct deliver_request *req, const char *fmt, const char *why)
 {
@@ -163,6 +179,7 @@ static void smtp_service(stream_t *client, const char *service_name, void *ctx)
             return;
         }
         smtp_request(&req);
+        reasons_bound(&req);
         rc = deliver_results_send(client, &req);
         deliver_request_clear(&req);
         if (rc < 0) {

@@ -33,7 +33,12 @@ int smtp_nexthop_parse(const char *nexthop, char **host_r, unsigned *port_r, boo
         if (end == NULL || end == p + 1)
             return -1;
         *mx_r = false;
-        *host_r = xstrndup(p + 1, (size_t)(end - p - 1));
+        const char *h = p + 1;
+        if (strncasecmp(h, "ipv6:", 5) == 0) /* [ipv6:2001:db8::1] */
+            h += 5;
+        if (h == end)
+            return -1;
+        *host_r = xstrndup(h, (size_t)(end - h));
         p = end + 1;
     } else {
         end = strrchr(p, ':');

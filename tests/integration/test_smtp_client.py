@@ -470,6 +470,17 @@ def test_relayhost_for_default_and_relay_domains(terns, peer):
     assert re.search(r"to=<bob@relay\.test>, relay=relay, .*status=sent", a.log_text())
 
 
+def test_long_multiline_reply_bounces(terns, peer):
+    lines = ["550-5.7.1 " + ("policy text %02d " % i) * 10 for i in range(40)]
+    p = peer(rcpt_replies=["\r\n".join(lines) + "\r\n550 5.7.1 last line"])
+    a = sender_a(terns, p.nexthop)
+    a.send("alice@a.test", ["bob@peer.test"], MSG)
+    status, text = bounce_of(a)
+    assert status["Status"] == "5.7.1"
+    diag = " ".join(status["Diagnostic-Code"].split())
+    assert "said: 550-5.7.1 policy text 00" in diag and "..." in diag
+
+
 # ---- MX routing through the DNS fixture ---------------------------------
 
 ZONES = {

@@ -118,6 +118,8 @@ static void test_bounds(void **state)
     assert_non_null(err);
     free(err);
     assert_true(str_len(r.text) <= SMTP_REPLY_TEXT_MAX);
+    assert_true(str_len(r.text) >= SMTP_REPLY_TEXT_MAX - 50);
+    assert_string_equal(str_c(r.text) + str_len(r.text) - 3, "...");
     smtp_reply_clear(&r);
     smtp_reply_clear(&r); /* twice is harmless */
 }
