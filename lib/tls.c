@@ -30,7 +30,7 @@ int tls_level_parse(const char *text, enum tls_level *level_r)
         const char *name;
         enum tls_level level;
     } names[] = {
-        {"", TLS_LEV_NONE},           {"none", TLS_LEV_NONE},       {"may", TLS_LEV_MAY},
+        {"", TLS_LEV_NONE},           {"none", TLS_LEV_NONE},     {"may", TLS_LEV_MAY},
         {"encrypt", TLS_LEV_ENCRYPT}, {"verify", TLS_LEV_VERIFY}, {"secure", TLS_LEV_SECURE},
     };
     for (size_t i = 0; i < N_ELEMENTS(names); i++)
@@ -129,8 +129,7 @@ int tls_protocols_parse(const char *text, int *min_r, int *max_r, uint64_t *no_o
         if (on) {
             min = min < 0 ? i : min;
             max = i;
-        }
-        else
+        } else
             ops |= tls_protos[i].no_op;
     }
     if (min < 0)
@@ -157,7 +156,8 @@ int tls_ctx_common(SSL_CTX *ctx, const char *protocols, const char *cipherlist, 
         free(e);
         return -1;
     }
-    if (cipherlist != NULL && *cipherlist != '\0' && SSL_CTX_set_cipher_list(ctx, cipherlist) != 1) {
+    if (cipherlist != NULL && *cipherlist != '\0' &&
+        SSL_CTX_set_cipher_list(ctx, cipherlist) != 1) {
         char *e = tls_error_text("");
         error_set(error_r, "bad cipher list \"%s\": %s", cipherlist, e);
         free(e);
@@ -178,7 +178,7 @@ static BIO *tls_open_pem(const char *path, char **error_r)
     return BIO_new_fp(f, BIO_CLOSE);
 }
 
-static int tls_read_certs(const char *path, X509 **leaf_r, STACK_OF(X509) **chain_r,
+static int tls_read_certs(const char *path, X509 **leaf_r, STACK_OF(X509) * *chain_r,
                           char **error_r)
 {
     BIO *b = tls_open_pem(path, error_r);

@@ -37,14 +37,14 @@ int tls_level_parse(const char *text, enum tls_level *level_r);
 
 /* What a handshake produced (valid while the stream has the TLS layer). */
 struct tls_info {
-    const char *protocol;   /* "TLSv1.3" */
-    const char *cipher;     /* "TLS_AES_256_GCM_SHA384" */
-    int cipher_bits;        /* bits used */
-    int cipher_alg_bits;    /* bits the algorithm has */
-    bool resumed;           /* session resumed (ticket) */
-    bool peer_cert;         /* the peer presented a certificate */
-    bool peer_verified;     /* its chain is trusted (and the name matched, if asked) */
-    const char *peer_cn;    /* subject CN of the peer certificate, or "" */
+    const char *protocol;     /* "TLSv1.3" */
+    const char *cipher;       /* "TLS_AES_256_GCM_SHA384" */
+    int cipher_bits;          /* bits used */
+    int cipher_alg_bits;      /* bits the algorithm has */
+    bool resumed;             /* session resumed (ticket) */
+    bool peer_cert;           /* the peer presented a certificate */
+    bool peer_verified;       /* its chain is trusted (and the name matched, if asked) */
+    const char *peer_cn;      /* subject CN of the peer certificate, or "" */
     const char *verify_error; /* why not verified, or "" */
 };
 
@@ -75,12 +75,12 @@ struct tls_server_settings {
     const char *cert_file;
     const char *key_file;
     const char *const *chain_files;
-    const char *protocols;  /* NULL: ">=TLSv1.2" */
-    const char *cipherlist; /* OpenSSL list for TLS <= 1.2; NULL: OpenSSL's */
-    const char *ticket_key_file; /* NULL: a key of this process only */
+    const char *protocols;               /* NULL: ">=TLSv1.2" */
+    const char *cipherlist;              /* OpenSSL list for TLS <= 1.2; NULL: OpenSSL's */
+    const char *ticket_key_file;         /* NULL: a key of this process only */
     long ticket_key_uid, ticket_key_gid; /* owner of a new file; -1: as is */
-    int ticket_lifetime;    /* seconds; 0 turns resumption off */
-    int loglevel;           /* 2+: log handshake steps */
+    int ticket_lifetime;                 /* seconds; 0 turns resumption off */
+    int loglevel;                        /* 2+: log handshake steps */
 };
 
 /* Build a server context; NULL with *error_r naming the file at fault. */
@@ -112,7 +112,7 @@ struct tls_client_settings {
     const char *cipherlist; /* NULL: OpenSSL's */
     const char *CAfile;     /* trust anchors; both NULL: the system's */
     const char *CApath;
-    const char *cert_file;  /* optional client certificate */
+    const char *cert_file; /* optional client certificate */
     const char *key_file;
     int loglevel;
 };
@@ -136,8 +136,8 @@ enum tls_key_type { TLS_KEY_RSA, TLS_KEY_ECDSA };
  * Write a new private key (mode 0600) and a self-signed certificate for
  * name (CN and DNS subjectAltName), valid for days, as PEM files.
  */
-int tls_cert_selfsigned(const char *name, enum tls_key_type type, int days,
-                        const char *key_path, const char *cert_path, char **error_r);
+int tls_cert_selfsigned(const char *name, enum tls_key_type type, int days, const char *key_path,
+                        const char *cert_path, char **error_r);
 /* "SHA256 fingerprint" of the first certificate in a PEM file, as AA:BB:... */
 char *tls_cert_fingerprint(const char *cert_path, char **error_r);
 

@@ -52,8 +52,8 @@ static int cert_fill(X509 *x, EVP_PKEY *key, const char *name, enum tls_key_type
     ok = ok && X509_set_version(x, 2) == 1 &&
          X509_gmtime_adj(X509_getm_notBefore(x), -3600) != NULL &&
          X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) != NULL &&
-         X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8, (const unsigned char *)name, -1,
-                                    -1, 0) == 1 &&
+         X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8, (const unsigned char *)name, -1, -1,
+                                    0) == 1 &&
          X509_set_issuer_name(x, subj) == 1 && X509_set_pubkey(x, key) == 1 &&
          cert_add_ext(x, NID_basic_constraints, "critical,CA:FALSE") == 0 &&
          cert_add_ext(x, NID_key_usage,
@@ -79,8 +79,7 @@ static int cert_write(const char *path, mode_t mode, EVP_PKEY *key, X509 *x, cha
         return error_set(error_r, "cannot create %s: %s", path, strerror(errno));
     }
     (void)fchmod(fd, mode);
-    int ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
-                 : PEM_write_X509(f, x);
+    int ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, x);
     if (fflush(f) != 0 || fsync(fd) != 0)
         ok = 0;
     if (fclose(f) != 0)
@@ -90,8 +89,8 @@ static int cert_write(const char *path, mode_t mode, EVP_PKEY *key, X509 *x, cha
     return 0;
 }
 
-int tls_cert_selfsigned(const char *name, enum tls_key_type type, int days,
-                        const char *key_path, const char *cert_path, char **error_r)
+int tls_cert_selfsigned(const char *name, enum tls_key_type type, int days, const char *key_path,
+                        const char *cert_path, char **error_r)
 {
     ERR_clear_error();
     EVP_PKEY *key = type == TLS_KEY_RSA ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");

@@ -23,8 +23,7 @@ struct tls_server {
     int loglevel;
 };
 
-static int tls_server_load_keys(SSL_CTX *ctx, const struct tls_server_settings *set,
-                                char **error_r)
+static int tls_server_load_keys(SSL_CTX *ctx, const struct tls_server_settings *set, char **error_r)
 {
     if (set->chain_files != NULL && set->chain_files[0] != NULL) {
         for (const char *const *f = set->chain_files; *f != NULL; f++)

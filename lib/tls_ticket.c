@@ -127,8 +127,7 @@ tls_ticket_keys_t *tls_ticket_open(const char *path, int lifetime, long uid, lon
     if (path != NULL) {
         k->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         struct stat st;
-        if (k->fd < 0 || fstat(k->fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-            (st.st_mode & 077) != 0) {
+        if (k->fd < 0 || fstat(k->fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
             if (k->fd >= 0) {
                 close(k->fd);
                 errno = EPERM;
@@ -185,8 +184,8 @@ static struct ticket_key *ticket_find(tls_ticket_keys_t *k, const unsigned char 
 }
 
 /* OpenSSL's ticket callback: 1 ok, 2 ok and renew, 0 no such key, -1 error. */
-static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv,
-                     EVP_CIPHER_CTX *ectx, EVP_MAC_CTX *hctx, int enc)
+static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *ectx,
+                     EVP_MAC_CTX *hctx, int enc)
 {
     tls_ticket_keys_t *k = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
     if (enc) {

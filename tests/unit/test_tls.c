@@ -29,8 +29,7 @@
 #include "tls.h"
 
 static char tmpdir[] = "/tmp/test_tls.XXXXXX";
-static char *rsa_key, *rsa_cert, *ec_key, *ec_cert, *rsa_chain, *ec_chain, *other_key,
-    *other_cert;
+static char *rsa_key, *rsa_cert, *ec_key, *ec_cert, *rsa_chain, *ec_chain, *other_key, *other_cert;
 
 /* ---- protocol lists --------------------------------------------------- */
 
@@ -50,7 +49,8 @@ static void test_protocols(void **state)
         {"<=TLSv1.2", TLS1_VERSION, TLS1_2_VERSION, SSL_OP_NO_TLSv1_3},
         {"", TLS1_VERSION, TLS1_3_VERSION, 0},
         {"!TLSv1.2", TLS1_VERSION, TLS1_3_VERSION, SSL_OP_NO_TLSv1_2},
-        {">=TLSv1.1:<=TLSv1.2", TLS1_1_VERSION, TLS1_2_VERSION, SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_3},
+        {">=TLSv1.1:<=TLSv1.2", TLS1_1_VERSION, TLS1_2_VERSION,
+         SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_3},
         {"tlsv1.3", TLS1_3_VERSION, TLS1_3_VERSION,
          SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_TLSv1_2},
     };
@@ -63,8 +63,9 @@ static void test_protocols(void **state)
         assert_int_equal(max, ok[i].max);
         assert_true(ops == ok[i].ops);
     }
-    static const char *bad[] = {"TLSv9", ">=", "!TLSv1 !TLSv1.1 !TLSv1.2 !TLSv1.3", "SSLv3",
-                                ">=TLSv1.3 <=TLSv1.2", "TLSv1.2x"};
+    static const char *bad[] = {
+        "TLSv9",   ">=", "!TLSv1 !TLSv1.1 !TLSv1.2 !TLSv1.3", "SSLv3", ">=TLSv1.3 <=TLSv1.2",
+        "TLSv1.2x"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int min, max;
         uint64_t ops;
@@ -175,8 +176,7 @@ static int pair_server(int fd, const struct tls_server_settings *set)
         if (getenv("TEST_TLS_VERBOSE") != NULL)
             fprintf(stderr, "server: %s\n", err);
         free(err);
-    }
-    else {
+    } else {
         str_t *line = str_new(64);
         rc = 2;
         if (tls_active(s) && stream_read_line(s, line, 100) == STREAM_OK &&
