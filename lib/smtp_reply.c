@@ -177,8 +177,8 @@ bool smtp_reply_ehlo_has(const struct smtp_reply *r, const char *keyword, const 
     size_t klen = strlen(keyword);
     for (size_t i = 1; i < r->nlines; i++) {
         const char *l = r->lines[i];
-        if (strncasecmp(l, keyword, klen) != 0 || (l[klen] != '\0' && l[klen] != ' ' &&
-                                                   l[klen] != '='))
+        if (strncasecmp(l, keyword, klen) != 0 ||
+            (l[klen] != '\0' && l[klen] != ' ' && l[klen] != '='))
             continue;
         const char *p = l + klen;
         while (*p == ' ' || *p == '=')

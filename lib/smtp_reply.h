@@ -18,18 +18,18 @@
 #include "str.h"
 #include "stream.h"
 
-#define SMTP_REPLY_LINE_MAX 2048  /* bytes of one line we look at */
-#define SMTP_REPLY_LINES_MAX 200  /* lines in one reply */
-#define SMTP_REPLY_TEXT_MAX 2000  /* bytes of the one-line summary */
+#define SMTP_REPLY_LINE_MAX 2048 /* bytes of one line we look at */
+#define SMTP_REPLY_LINES_MAX 200 /* lines in one reply */
+#define SMTP_REPLY_TEXT_MAX 2000 /* bytes of the one-line summary */
 
 struct smtp_reply {
-    int code;          /* 200 .. 599 once complete */
-    char enh[16];      /* "X.Y.Z" from the first line, or derived ("4.0.0") */
-    bool has_enh;      /* the server sent an enhanced status code */
-    str_t *text;       /* all lines "NNN-..." joined with single spaces */
-    char **lines;      /* each line's text after "NNN-" / "NNN " */
+    int code;     /* 200 .. 599 once complete */
+    char enh[16]; /* "X.Y.Z" from the first line, or derived ("4.0.0") */
+    bool has_enh; /* the server sent an enhanced status code */
+    str_t *text;  /* all lines "NNN-..." joined with single spaces */
+    char **lines; /* each line's text after "NNN-" / "NNN " */
     size_t nlines;
-    bool complete;     /* the last line ("NNN " or "NNN") was seen */
+    bool complete; /* the last line ("NNN " or "NNN") was seen */
 };
 
 /* Results of smtp_reply_read() besides 0. */
@@ -63,7 +63,10 @@ int smtp_reply_add_line(struct smtp_reply *r, const char *line, size_t len, char
 int smtp_reply_read(stream_t *s, struct smtp_reply *r, char **error_r);
 
 /* The class digit: 2, 3, 4 or 5 (0 while incomplete). */
-static inline int smtp_reply_class(const struct smtp_reply *r) { return r->code / 100; }
+static inline int smtp_reply_class(const struct smtp_reply *r)
+{
+    return r->code / 100;
+}
 
 /*
  * EHLO keyword lookup: the first line (after the greeting line) whose

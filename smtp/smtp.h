@@ -26,9 +26,9 @@
 
 /* One address to try: the host it belongs to and where to connect. */
 struct smtp_addr {
-    char *host;                  /* MX host name, or the next hop's host */
-    char text[46];               /* printable IP address */
-    struct sockaddr_storage sa;  /* with the port set */
+    char *host;                 /* MX host name, or the next hop's host */
+    char text[46];              /* printable IP address */
+    struct sockaddr_storage sa; /* with the port set */
     socklen_t salen;
     unsigned port;
 };
@@ -59,11 +59,11 @@ struct smtp_fail {
 
 struct smtp_session {
     stream_t *s;
-    char *nexthop;         /* the request's next hop (for connection reuse) */
-    char *label;           /* "host[addr]:port" for logs and DSNs */
-    char *host_label;      /* "host[addr]" as in "host X said: ..." */
+    char *nexthop;    /* the request's next hop (for connection reuse) */
+    char *label;      /* "host[addr]:port" for logs and DSNs */
+    char *host_label; /* "host[addr]" as in "host X said: ..." */
     unsigned features;
-    uint64_t size_limit;   /* SIZE value, 0 = none given */
+    uint64_t size_limit; /* SIZE value, 0 = none given */
     struct smtp_reply reply;
     int64_t idle_since_ms; /* when the last transaction ended */
     bool broken;           /* the connection cannot be used again */
@@ -73,11 +73,11 @@ struct smtp_session {
 struct smtp_msg {
     struct deliver_request *req;
     qfile_t *qf;
-    uint64_t size;        /* content bytes as stored (LF line ends) */
-    bool eight_bit;       /* content has bytes >= 0x80 */
-    bool mime_text;       /* a plain text body QP conversion can handle */
-    bool smtputf8;        /* needs SMTPUTF8 (requested, or UTF-8 addresses) */
-    bool *done;           /* per recipient: result is final */
+    uint64_t size;  /* content bytes as stored (LF line ends) */
+    bool eight_bit; /* content has bytes >= 0x80 */
+    bool mime_text; /* a plain text body QP conversion can handle */
+    bool smtputf8;  /* needs SMTPUTF8 (requested, or UTF-8 addresses) */
+    bool *done;     /* per recipient: result is final */
 };
 
 /* smtp_fail.c */
@@ -96,8 +96,8 @@ int smtp_nexthop_parse(const char *nexthop, char **host_r, unsigned *port_r, boo
 
 /* smtp_session.c */
 /* Connect and say hello: 0 and *sp, or -1 with f set (try the next address). */
-int smtp_session_open(const struct smtp_addr *a, const char *nexthop,
-                      struct smtp_session **sp, struct smtp_fail *f);
+int smtp_session_open(const struct smtp_addr *a, const char *nexthop, struct smtp_session **sp,
+                      struct smtp_fail *f);
 /* QUIT (when the connection is fine) and free. */
 void smtp_session_close(struct smtp_session **sp);
 /* Send one command line (CRLF added) into the output buffer. */

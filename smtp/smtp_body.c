@@ -50,8 +50,7 @@ static bool mime_is_text(const char *hdr, size_t len)
     char *ct = header_value(hdr, len, "Content-Type");
     char *cte = header_value(hdr, len, "Content-Transfer-Encoding");
     bool ok = (ct == NULL || strncasecmp(ct, "text/", 5) == 0) &&
-              (cte == NULL || strncasecmp(cte, "7bit", 4) == 0 ||
-               strncasecmp(cte, "8bit", 4) == 0);
+              (cte == NULL || strncasecmp(cte, "7bit", 4) == 0 || strncasecmp(cte, "8bit", 4) == 0);
     free(ct);
     free(cte);
     return ok;

@@ -91,9 +91,10 @@ static bool addr_is_mine(const struct dns_addr *a)
             for (i = ifa; i != NULL && !mine; i = i->ifa_next) {
                 if (i->ifa_addr == NULL || i->ifa_addr->sa_family != a->family)
                     continue;
-                const void *x = a->family == AF_INET
-                                    ? (const void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr
-                                    : (const void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+                const void *x =
+                    a->family == AF_INET
+                        ? (const void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr
+                        : (const void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
                 mine = memcmp(x, a->addr, a->family == AF_INET ? 4 : 16) == 0;
             }
             freeifaddrs(ifa);
@@ -110,8 +111,7 @@ static bool addr_is_mine(const struct dns_addr *a)
     return mine;
 }
 
-static void dest_add(struct smtp_dest *d, const char *host, const struct dns_addr *a,
-                     unsigned port)
+static void dest_add(struct smtp_dest *d, const char *host, const struct dns_addr *a, unsigned port)
 {
     d->v = xreallocarray(d->v, d->n + 1, sizeof(*d->v));
     struct smtp_addr *x = &d->v[d->n++];
@@ -139,10 +139,11 @@ static void ns_error(struct smtp_fail *f, int status, const char *dsn, const cha
                      const char *type, const char *err)
 {
     smtp_fail_set(f, status, dsn,
-                  "Host or domain name not found. Name service error for name=%s type=%s: %s",
-                  name, type,
-                  err != NULL ? err : status == DELIVER_TEMP ? "Host not found, try again"
-                                                             : "Host not found");
+                  "Host or domain name not found. Name service error for name=%s type=%s: %s", name,
+                  type,
+                  err != NULL              ? err
+                  : status == DELIVER_TEMP ? "Host not found, try again"
+                                           : "Host not found");
 }
 
 /*
@@ -213,8 +214,8 @@ int smtp_dest_lookup(const char *nexthop, struct smtp_dest *d, struct smtp_fail 
         if (st == DNS_OK)
             mx_addrs(d, host, mx, n, port, f);
         else if (st == DNS_NULLMX)
-            smtp_fail_set(f, DELIVER_PERM, "5.1.10",
-                          "Domain %s does not accept mail (nullMX)", host);
+            smtp_fail_set(f, DELIVER_PERM, "5.1.10", "Domain %s does not accept mail (nullMX)",
+                          host);
         else if (st == DNS_NOTFOUND && !(flags & DNS_F_NXDOMAIN))
             mx_addrs(d, host, &(struct dns_mx){.host = host, .pref = 0}, 1, port, f);
         else

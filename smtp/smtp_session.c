@@ -91,8 +91,8 @@ int smtp_session_reply(struct smtp_session *ss, const char *timeout_param, const
         smtp_fail_set(f, DELIVER_TEMP, "4.4.2", "malformed reply from %s while %s: %s",
                       ss->host_label, stage, err != NULL ? err : "not SMTP");
     else
-        smtp_fail_set(f, DELIVER_TEMP, "4.4.2", "lost connection with %s while %s",
-                      ss->host_label, stage);
+        smtp_fail_set(f, DELIVER_TEMP, "4.4.2", "lost connection with %s while %s", ss->host_label,
+                      stage);
     msg_info("%s", str_c(f->why));
     free(err);
     return -1;
@@ -114,8 +114,7 @@ static void fail_reply(struct smtp_session *ss, struct smtp_fail *f, const char 
     dsn[0] = status == DELIVER_PERM ? '5' : '4';
     str_t *why = str_new(256);
     if (command == NULL)
-        str_setf(why, "host %s refused to talk to me: %s", ss->host_label,
-                 str_c(ss->reply.text));
+        str_setf(why, "host %s refused to talk to me: %s", ss->host_label, str_c(ss->reply.text));
     else
         smtp_session_said(ss, why, command);
     smtp_fail_set(f, status, dsn, "%s", str_c(why));
@@ -128,9 +127,12 @@ static void features_parse(struct smtp_session *ss)
         const char *name;
         unsigned bit;
     } table[] = {
-        {"PIPELINING", SMTP_FEAT_PIPELINING}, {"8BITMIME", SMTP_FEAT_8BITMIME},
-        {"DSN", SMTP_FEAT_DSN},               {"SMTPUTF8", SMTP_FEAT_SMTPUTF8},
-        {"CHUNKING", SMTP_FEAT_CHUNKING},     {"STARTTLS", SMTP_FEAT_STARTTLS},
+        {"PIPELINING", SMTP_FEAT_PIPELINING},
+        {"8BITMIME", SMTP_FEAT_8BITMIME},
+        {"DSN", SMTP_FEAT_DSN},
+        {"SMTPUTF8", SMTP_FEAT_SMTPUTF8},
+        {"CHUNKING", SMTP_FEAT_CHUNKING},
+        {"STARTTLS", SMTP_FEAT_STARTTLS},
         {"AUTH", SMTP_FEAT_AUTH},
     };
     const char *args;
@@ -198,8 +200,8 @@ int smtp_session_open(const struct smtp_addr *a, const char *nexthop, struct smt
     ss->label = label;
     ss->host_label = xasprintf("%s[%s]", a->host, a->text);
     smtp_reply_init(&ss->reply);
-    int rc = smtp_session_reply(ss, "smtp_helo_timeout",
-                                "receiving the initial server greeting", f);
+    int rc =
+        smtp_session_reply(ss, "smtp_helo_timeout", "receiving the initial server greeting", f);
     if (rc == 0 && smtp_reply_class(&ss->reply) != 2) {
         fail_reply(ss, f, NULL);
         if (f->status == DELIVER_PERM) { /* try the next host; in the end defer */

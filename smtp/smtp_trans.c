@@ -186,8 +186,7 @@ static void accepted_result(struct trans *t, const char *command)
 /* DATA's reply, then the content and the final reply. */
 static int trans_data(struct trans *t)
 {
-    if (smtp_session_reply(t->ss, "smtp_data_init_timeout", "sending DATA command", &t->fail) <
-        0)
+    if (smtp_session_reply(t->ss, "smtp_data_init_timeout", "sending DATA command", &t->fail) < 0)
         return trans_broken(t);
     if (!t->mail_ok || t->naccepted == 0) {
         if (smtp_reply_class(&t->ss->reply) == 3)

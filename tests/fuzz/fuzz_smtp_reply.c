@@ -10,10 +10,10 @@
 #include "sys.h"
 #include "smtp_reply.h"
 
-#define CHECK(cond)                                                                             \
-    do {                                                                                        \
-        if (!(cond))                                                                            \
-            __builtin_trap();                                                                   \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            __builtin_trap();                                                                      \
     } while (0)
 
 static void check_reply(const struct smtp_reply *r)

@@ -74,8 +74,8 @@ static void test_lines_table(void **state)
         if (rc != cases[i].rc || r.code != cases[i].code || strcmp(r.enh, cases[i].enh) != 0 ||
             strcmp(str_c(r.text), cases[i].text) != 0 || r.has_enh != cases[i].has_enh ||
             r.nlines != cases[i].nlines)
-            fail_msg("case %zu: rc %d code %d enh '%s' text '%s' nlines %zu", i, rc, r.code,
-                     r.enh, str_c(r.text), r.nlines);
+            fail_msg("case %zu: rc %d code %d enh '%s' text '%s' nlines %zu", i, rc, r.code, r.enh,
+                     str_c(r.text), r.nlines);
         smtp_reply_clear(&r);
     }
 }
@@ -228,12 +228,9 @@ static void test_misuse_panics(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lines_table),
-        cmocka_unit_test(test_ehlo_keywords),
-        cmocka_unit_test(test_bounds),
-        cmocka_unit_test(test_read_stream),
-        cmocka_unit_test(test_read_long_line),
-        cmocka_unit_test(test_misuse_panics),
+        cmocka_unit_test(test_lines_table),    cmocka_unit_test(test_ehlo_keywords),
+        cmocka_unit_test(test_bounds),         cmocka_unit_test(test_read_stream),
+        cmocka_unit_test(test_read_long_line), cmocka_unit_test(test_misuse_panics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
