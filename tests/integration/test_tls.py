@@ -425,3 +425,20 @@ def _port_free(port):
         except OSError:
             return False
     return True
+
+
+def test_chrooted_smtpd_keeps_tls(instance, cert, ports):
+    """Keys and the ticket key file are opened before chroot and the drop
+    to mail_owner: a chrooted smtps service still handshakes."""
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    rows = (f"127.0.0.1:{ports[0]} inet n - n - - smtpd\n"
+            f"127.0.0.1:{ports[1]} inet n - y - - smtpd -o smtpd_tls_wrappermode=yes\n")
+    inst = start_tls(instance, cert, ports, rows=rows)
+    for _ in range(2):
+        with socket.create_connection(("127.0.0.1", ports[1]), timeout=30) as raw:
+            with client_ctx(cert[1]).wrap_socket(raw, server_hostname=HOST) as t:
+                assert t.recv(100).startswith(b"220 ")
+                t.sendall(b"QUIT\r\n")
+                assert t.recv(100).startswith(b"221 ")
+    assert not inst.wait_log(r"TLS is not available", timeout=0.5)
