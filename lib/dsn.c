@@ -82,6 +82,27 @@ static bool smtp_reply(const char *reason)
            (reason[3] == ' ' || reason[3] == '-');
 }
 
+/*
+ * "host H[A] said: REPLY (in reply to ...)": the form in which the smtp
+ * client reports a remote server's answer.  Gives the host name and the
+ * reply, for Remote-MTA and an smtp-typed Diagnostic-Code.
+ */
+static bool remote_reply(const char *reason, const char **host_r, size_t *hostlen_r,
+                         const char **reply_r)
+{
+    if (strncmp(reason, "host ", 5) != 0)
+        return false;
+    const char *host = reason + 5;
+    const char *said = strstr(host, " said: ");
+    if (said == NULL || !smtp_reply(said + 7))
+        return false;
+    const char *bracket = memchr(host, '[', (size_t)(said - host));
+    *host_r = host;
+    *hostlen_r = (size_t)((bracket != NULL ? bracket : said) - host);
+    *reply_r = said + 7;
+    return *hostlen_r > 0;
+}
+
 /* A boundary that occurs nowhere in the original. */
 static char *make_boundary(const struct dsn_report *rep)
 {
@@ -171,7 +192,14 @@ static void format_rcpt_status(str_t *out, const struct dsn_report *rep, const s
         append_field(out, semi + 1);
     }
     str_appendf(out, "\nAction: %s\nStatus: %s", dsn_action_name(r->action), r->status);
-    if (r->reason != NULL && r->reason[0] != '\0') {
+    const char *host, *reply;
+    size_t hostlen;
+    if (r->reason != NULL && remote_reply(r->reason, &host, &hostlen, &reply)) {
+        str_appendz(out, "\nRemote-MTA: dns; ");
+        str_append_printable(out, host, hostlen, 255);
+        str_appendz(out, "\nDiagnostic-Code: smtp; ");
+        append_field(out, reply);
+    } else if (r->reason != NULL && r->reason[0] != '\0') {
         str_appendz(out, smtp_reply(r->reason) ? "\nDiagnostic-Code: smtp; "
                                                : "\nDiagnostic-Code: X-Tern; ");
         append_field(out, r->reason);

@@ -322,12 +322,36 @@ static void test_defer_log(void **state)
     free(d);
 }
 
+/* A remote server's reply becomes Remote-MTA and an smtp Diagnostic-Code. */
+static void test_remote_reply(void **state)
+{
+    (void)state;
+    const struct dsn_rcpt rcpts[] = {
+        {"dave@example.net", NULL, "5.7.1",
+         "host mx.example.net[192.0.2.1] said: 550 5.7.1 no thanks (in reply to RCPT TO "
+         "command)",
+         DSN_FAILED},
+    };
+    struct dsn_report rep = base_report(rcpts, 1);
+    str_t *out = str_new(0);
+    char *error = NULL;
+    assert_int_equal(dsn_format(out, &rep, &error), 0);
+    struct parts p;
+    split_parts(str_c(out), &p);
+    assert_field(p.part[1], "Remote-MTA", "dns; mx.example.net");
+    assert_field(p.part[1], "Diagnostic-Code",
+                 "smtp; 550 5.7.1 no thanks (in reply to RCPT TO command)");
+    free_parts(&p);
+    str_free(&out);
+}
+
 int main(void)
 {
     log_init("test_dsn");
     log_open("tern", "/dev/null");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_failed_report),
+        cmocka_unit_test(test_remote_reply),
         cmocka_unit_test(test_kinds),
         cmocka_unit_test(test_headers_only_and_8bit),
         cmocka_unit_test(test_hostile_text),
