@@ -49,6 +49,7 @@ void deliver_request_clear(struct deliver_request *req)
         xfree(r->notify);
         xfree(r->dsn);
         xfree(r->reason);
+        xfree(r->relay);
     }
     xfree(req->rcpts);
     req->nrcpts = 0;
@@ -158,11 +159,17 @@ static int deliver_result_read(stream_t *s, struct attr_list *l, struct deliver_
         *error_r = xasprintf("bad delivery result: dsn for status %lld", status);
         return -1;
     }
+    const char *relay = NULL;
+    if (attr_find(l, "relay") != NULL && attr_get_str(l, "relay", &relay) < 0) {
+        *error_r = xasprintf("bad delivery result: %s", attr_error(l));
+        return -1;
+    }
     xfree(r->dsn);
     xfree(r->reason);
     r->status = (int)status;
     r->dsn = xstrdup(dsn);
     r->reason = xstrdup(reason);
+    deliver_rcpt_relay(r, relay);
     return 0;
 }
 
@@ -312,7 +319,16 @@ int deliver_results_send(stream_t *s, const struct deliver_request *req)
         attr_put_int(s, "status", status);
         attr_put_str(s, "dsn", dsn);
         attr_put_str(s, "reason", nz(reason));
+        if (r->relay != NULL)
+            attr_put_str(s, "relay", r->relay);
         attr_end(s);
     }
     return stream_flush(s) == STREAM_OK ? 0 : -1;
+}
+
+void deliver_rcpt_relay(struct deliver_rcpt *r, const char *relay)
+{
+    xfree(r->relay);
+    if (relay != NULL && relay[0] != '\0')
+        r->relay = xstrdup(relay);
 }

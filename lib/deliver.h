@@ -22,6 +22,7 @@
  *
  * agent -> qmgr, N result records, in request order:
  *      index=I  status=0|4|5  dsn=X.Y.Z  reason=TEXT
+ *      [relay=TEXT]   where the mail went, for logs ("mx.example.com[192.0.2.1]:25")
  *   status 0: delivered (for local: the Maildir file is fsynced and in
  *   new/); 4: try again later; 5: bounce.  qmgr marks recipients in the
  *   queue file from these; a connection that breaks before a result
@@ -47,6 +48,7 @@ struct deliver_rcpt {
     int status;
     char *dsn;
     char *reason;
+    char *relay; /* optional: where it went, for qmgr's log ("host[addr]:port") */
 };
 
 struct deliver_request {
@@ -71,6 +73,9 @@ int deliver_results_read(stream_t *s, struct deliver_request *req, char **error_
  * -1 = malformed), and send the results it filled in. */
 int deliver_request_read(stream_t *s, struct deliver_request *req, char **error_r);
 int deliver_results_send(stream_t *s, const struct deliver_request *req);
+
+/* Say where a recipient's mail went (copied; NULL clears). */
+void deliver_rcpt_relay(struct deliver_rcpt *r, const char *relay);
 
 /* Set a recipient's result (copies dsn and reason). */
 void deliver_rcpt_result(struct deliver_rcpt *r, int status, const char *dsn, const char *fmt,

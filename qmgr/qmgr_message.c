@@ -207,8 +207,8 @@ static void batch_run(struct msg *m, const struct batch *b, bool last)
     }
     qmgr_agent_deliver(b->transport, &req);
     for (size_t k = 0; k < b->n; k++)
-        record(m, b->idx[k], b->transport, req.rcpts[k].status, req.rcpts[k].dsn,
-               req.rcpts[k].reason);
+        record(m, b->idx[k], req.rcpts[k].relay ? req.rcpts[k].relay : b->transport,
+               req.rcpts[k].status, req.rcpts[k].dsn, req.rcpts[k].reason);
     /* Marks matter only while recipients remain: after the last batch,
      * finish() syncs them only if the file stays in the queue. */
     char *error = NULL;

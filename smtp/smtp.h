@@ -78,6 +78,7 @@ struct smtp_msg {
     bool mime_text; /* a plain text body QP conversion can handle */
     bool smtputf8;  /* needs SMTPUTF8 (requested, or UTF-8 addresses) */
     bool *done;     /* per recipient: result is final */
+    const char *relay; /* the session's "host[addr]:port" while one is open */
 };
 
 /* smtp_fail.c */

@@ -37,6 +37,7 @@ static void rcpt_result(struct smtp_msg *msg, size_t i, int status, const char *
                         const char *why)
 {
     deliver_rcpt_result(&msg->req->rcpts[i], status, dsn, "%s", why);
+    deliver_rcpt_relay(&msg->req->rcpts[i], msg->relay);
     if (status != DELIVER_TEMP)
         msg->done[i] = true;
 }
@@ -257,6 +258,7 @@ static int trans_pipelined(struct trans *t)
 void smtp_trans_run(struct smtp_session *ss, struct smtp_msg *msg)
 {
     size_t n = msg->req->nrcpts;
+    msg->relay = ss->label;
     struct trans t = {
         .ss = ss,
         .msg = msg,
@@ -276,4 +278,5 @@ void smtp_trans_run(struct smtp_session *ss, struct smtp_msg *msg)
     str_free(&t.why);
     free(t.sent);
     free(t.accepted);
+    msg->relay = NULL; /* it points into the session */
 }

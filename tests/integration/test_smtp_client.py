@@ -324,7 +324,9 @@ def test_tern_to_tern(terns):
     assert got["Subject"] == "outward"
     assert ".leading dot" in got.get_payload()
     assert wait_for(lambda: a.queued() == [], 10)
-    assert re.search(r"to=<alice@b.test>, relay=smtp, .*status=sent \(250 ", a.log_text())
+    # relay= names the server, as Postfix logs it: host[addr]:port
+    assert re.search(r"to=<alice@b.test>, relay=[^, ]+\[127\.0\.0\.\d+\]:\d+, .*status=sent \(250 ",
+                     a.log_text())
 
 
 def test_pipelining_and_dsn(terns, peer):
@@ -465,8 +467,10 @@ def test_relayhost_for_default_and_relay_domains(terns, peer):
     a.send("alice@a.test", ["bob@far.test"], MSG)
     a.send("alice@a.test", ["bob@relay.test"], MSG)
     assert wait_for(lambda: len(p.messages) == 2, 20), a.log_text()[-3000:]
-    assert re.search(r"to=<bob@far\.test>, relay=smtp, .*status=sent", a.log_text())
-    assert re.search(r"to=<bob@relay\.test>, relay=relay, .*status=sent", a.log_text())
+    assert re.search(r"to=<bob@far\.test>, relay=[^, ]+\[127\.0\.0\.\d+\]:\d+, .*status=sent",
+                     a.log_text())
+    assert re.search(r"to=<bob@relay\.test>, relay=[^, ]+\[127\.0\.0\.\d+\]:\d+, .*status=sent",
+                     a.log_text())
 
 
 def test_long_multiline_reply_bounces(terns, peer):
@@ -477,7 +481,7 @@ def test_long_multiline_reply_bounces(terns, peer):
     status, text = bounce_of(a)
     assert status["Status"] == "5.7.1"
     diag = " ".join(status["Diagnostic-Code"].split())
-    assert "said: 550-5.7.1 policy text 00" in diag and "..." in diag
+    assert diag.startswith("smtp; 550-5.7.1 policy text 00") and "..." in diag, diag
 
 
 # ---- MX routing through the DNS fixture ---------------------------------
