@@ -44,8 +44,9 @@ const struct tern_service tern_services[] = {
      "-o smtpd_tls_auth_only=yes"},
     {"smtps", "inet", 465, "n", "-", "n", "-", "-", "smtpd",
      "-o smtpd_tls_wrappermode=yes -o smtpd_sasl_auth_enable=yes"},
-    {"pop3", "inet", 110, "n", "-", "n", "-", "-", "pop3d", ""},
-    {"pop3s", "inet", 995, "n", "-", "n", "-", "-", "pop3d", "-o pop3d_tls_wrappermode=yes"},
+    /* pop3d: unpriv n, its session parent forks the mail process as the mailbox owner. */
+    {"pop3", "inet", 110, "n", "n", "n", "-", "-", "pop3d", ""},
+    {"pop3s", "inet", 995, "n", "n", "n", "-", "-", "pop3d", "-o pop3d_tls_wrappermode=yes"},
     {"imap", "inet", 143, "n", "-", "n", "-", "-", "imapd", ""},
     {"imaps", "inet", 993, "n", "-", "n", "-", "-", "imapd", "-o imapd_tls_wrappermode=yes"},
     {"pickup", "unix", 0, "n", "-", "n", "60", "1", "pickup", ""},

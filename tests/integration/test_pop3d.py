@@ -1,0 +1,566 @@
+"""Integration tests for pop3d, the POP3 server.
+
+Each instance is made by `tern init --user ...` (mail_owner tern-test when
+run as root), so pop3 listens on N+110 and pop3s on N+995 with the
+instance's self-signed certificate; its master runs in the foreground.
+Messages are put into the virtual Maildirs directly (LF line ends, as
+local delivery writes them) or sent through the instance's smtpd.
+Clients: Python poplib (plain, STLS, POP3_SSL), curl pop3:// and
+pop3s://, and raw sockets for the protocol corner cases.
+"""
+
+import hashlib
+import os
+import poplib
+import pwd
+import random
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from conftest import BUILD, SANITIZER_MARKS, ensure_test_user, is_root, wait_for
+
+TERN = os.path.join(BUILD, "bin", "tern")
+MASTER = os.path.join(BUILD, "libexec", "master")
+POP3D = os.path.join(BUILD, "libexec", "pop3d")
+DOMAIN = "example.test"
+PASSWORDS = {"alice": "Secret-1", "bob": "Bob-pass-2"}
+
+if not os.path.exists(POP3D):
+    pytest.skip("pop3d is not built", allow_module_level=True)
+for _need in ("authd", "master"):
+    if not os.path.exists(os.path.join(BUILD, "libexec", _need)):
+        pytest.skip(f"{_need} is not built", allow_module_level=True)
+
+
+def free_base():
+    for _ in range(50):
+        base = random.randrange(20000, 60000, 1000)
+        try:
+            for off in (25, 110, 143, 465, 587, 993, 995):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", base + off))
+            return base
+        except OSError:
+            continue
+    pytest.skip("no free port range")
+
+
+def crlf(data):
+    """What a POP3 client gets back for stored bytes: CRLF line ends."""
+    data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
+def digest(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+class Pop3Inst:
+    def __init__(self, main=None):
+        self.top = tempfile.mkdtemp(prefix="tern-pop3-")
+        os.chmod(self.top, 0o755)
+        self.dir = os.path.join(self.top, "i")
+        self.base = free_base()
+        args = [TERN, "init", self.dir, "--port-base", str(self.base), "--domain", DOMAIN]
+        for u, p in PASSWORDS.items():
+            args += ["--user", f"{u}:{p}"]
+        if is_root():
+            args += ["--mail-owner", ensure_test_user().pw_name]
+        res = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+        self.port = self.base + 110
+        self.sport = self.base + 995
+        self.cert = os.path.join(self.dir, "tls", "cert.pem")
+        self.log = os.path.join(self.dir, "log", "tern.log")
+        self.out = os.path.join(self.top, "master.out")
+        with open(os.path.join(self.dir, "main.cf"), "a") as f:
+            for k, v in (main or {}).items():
+                f.write(f"{k} = {v}\n")
+        self.proc = None
+        self.counter = 0
+
+    def start(self):
+        with open(self.out, "ab") as out:
+            self.proc = subprocess.Popen([MASTER, "-c", self.dir, "-f"], stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=subprocess.STDOUT)
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                return self.proc.poll() is not None
+        assert wait_for(up, 15)
+        assert self.proc.poll() is None, self.text(self.out)
+        return self
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    @staticmethod
+    def text(path):
+        try:
+            with open(path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def log_text(self):
+        return self.text(self.log)
+
+    def sanitizer_report(self):
+        text = self.text(self.out) + self.log_text()
+        return [line for line in text.splitlines() if any(m in line for m in SANITIZER_MARKS)]
+
+    def maildir(self, user="alice"):
+        return os.path.join(self.dir, "mail", DOMAIN, user)
+
+    def put(self, data, user="alice", where="new"):
+        """Deliver data into the Maildir as local does (owner: the virtual uid)."""
+        self.counter += 1
+        name = f"{int(time.time())}.M{self.counter:06d}P{os.getpid()}Q{self.counter}.test,S={len(data)}"
+        if where == "cur":
+            name += ":2,S"
+        md = self.maildir(user)
+        tmp = os.path.join(md, "tmp", name.split(":")[0])
+        with open(tmp, "wb") as f:
+            f.write(data)
+        st = os.stat(md)
+        os.chown(tmp, st.st_uid, st.st_gid)
+        os.rename(tmp, os.path.join(md, where, name))
+        return name
+
+    def files(self, user="alice"):
+        md = self.maildir(user)
+        return sorted(os.listdir(os.path.join(md, "new")) + os.listdir(os.path.join(md, "cur")))
+
+    def pop(self, user="alice", **kw):
+        p = poplib.POP3("127.0.0.1", self.port, timeout=30, **kw)
+        p.user(f"{user}@{DOMAIN}")
+        p.pass_(PASSWORDS[user])
+        return p
+
+    def tls_ctx(self):
+        ctx = ssl.create_default_context(cafile=self.cert)
+        ctx.check_hostname = False
+        return ctx
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.top, ignore_errors=True)
+
+
+@pytest.fixture
+def make_inst():
+    made = []
+
+    def make(**kw):
+        inst = Pop3Inst(**kw)
+        made.append(inst)
+        return inst.start()
+
+    yield make
+    reports = []
+    for inst in made:
+        inst.stop()
+        reports += inst.sanitizer_report()
+        inst.cleanup()
+    assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+
+
+@pytest.fixture
+def inst(make_inst):
+    return make_inst()
+
+
+class Raw:
+    """A raw POP3 connection."""
+
+    def __init__(self, port, timeout=30):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            d = self.sock.recv(65536)
+            if not d:
+                out, self.buf = self.buf, b""
+                return out
+            self.buf += d
+        out, self.buf = self.buf.split(b"\r\n", 1)
+        return out
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def cmd(self, text):
+        self.send(text.encode() + b"\r\n")
+        return self.line()
+
+    def multi(self):
+        lines = []
+        while True:
+            l = self.line()
+            if l == b".":
+                return lines
+            lines.append(l)
+
+    def close(self):
+        self.sock.close()
+
+
+MESSAGES = [
+    b"From: a@example.org\nTo: alice@example.test\nSubject: one\n\nHello.\n",
+    b"Subject: dots\n\n.leading dot\n..two dots\n.\nend\n",
+    b"Subject: crlf stored\r\n\r\nbody with CRLF\r\nsecond\r\n",
+    b"Subject: no final newline\n\nlast line",
+    b"Subject: big\n\n" + b"".join(b"line %05d " % i + b"x" * 70 + b"\n" for i in range(2000)),
+]
+
+
+def test_retr_byte_identical_and_sizes(inst):
+    for m in MESSAGES:
+        inst.put(m)
+    p = inst.pop()
+    count, total = p.stat()
+    assert count == len(MESSAGES)
+    sizes = [int(l.split()[1]) for l in p.list()[1]]
+    assert sizes == [len(crlf(m)) for m in MESSAGES]
+    assert total == sum(sizes)
+    for i, m in enumerate(MESSAGES, 1):
+        resp, lines, octets = p.retr(i)
+        got = b"\r\n".join(lines) + b"\r\n"
+        assert digest(got) == digest(crlf(m)), (i, got[:200])
+        assert resp.startswith(b"+OK %d" % sizes[i - 1])
+    p.quit()
+    # new/ was moved to cur/ at login; nothing deleted.
+    assert not os.listdir(os.path.join(inst.maildir(), "new"))
+    assert len(os.listdir(os.path.join(inst.maildir(), "cur"))) == len(MESSAGES)
+
+
+def test_uidl_stable_across_sessions_and_restart(inst):
+    inst.put(MESSAGES[0])
+    inst.put(MESSAGES[1], where="cur")
+    p = inst.pop()
+    first = p.uidl()[1]
+    p.quit()
+    assert len(first) == 2 and all(re.fullmatch(rb"\d+ [0-9A-F]{16}", l) for l in first)
+    inst.put(MESSAGES[2])
+    inst.stop()
+    inst.start()
+    p = inst.pop()
+    second = p.uidl()[1]
+    assert second[:2] == first and len(second) == 3
+    assert p.uidl(1).split()[2] == first[0].split()[1]
+    p.quit()
+
+
+def test_dele_only_at_quit_and_rset(inst):
+    names = [inst.put(m) for m in MESSAGES[:3]]
+    p = inst.pop()
+    p.dele(1)
+    with pytest.raises(poplib.error_proto):
+        p.retr(1)
+    assert p.stat()[0] == 2
+    p.rset()
+    assert p.stat()[0] == 3
+    p.dele(2)
+    assert len(inst.files()) == 3  # not before QUIT
+    p.quit()
+    left = inst.files()
+    assert len(left) == 2 and not any(f.startswith(names[1]) for f in left)
+
+
+def test_killed_connection_deletes_nothing(inst):
+    for m in MESSAGES[:3]:
+        inst.put(m)
+    r = Raw(inst.port)
+    assert r.line().startswith(b"+OK")
+    assert r.cmd(f"USER alice@{DOMAIN}").startswith(b"+OK")
+    assert r.cmd("PASS " + PASSWORDS["alice"]).startswith(b"+OK")
+    assert r.cmd("DELE 1").startswith(b"+OK")
+    assert r.cmd("DELE 2").startswith(b"+OK")
+    r.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    r.close()
+    time.sleep(0.5)
+    assert len(inst.files()) == 3
+    p = inst.pop()
+    assert p.stat()[0] == 3
+    p.quit()
+
+
+def test_top_and_commands(inst):
+    inst.put(b"Subject: t\nX: y\n\nb1\n.b2\nb3\n")
+    p = inst.pop()
+    assert p.top(1, 0)[1] == [b"Subject: t", b"X: y", b""]
+    assert p.top(1, 2)[1] == [b"Subject: t", b"X: y", b"", b"b1", b".b2"]
+    assert p.noop().startswith(b"+OK")
+    caps = p.capa()
+    assert "UIDL" in caps and "TOP" in caps and "RESP-CODES" in caps
+    with pytest.raises(poplib.error_proto):
+        p.retr(2)
+    with pytest.raises(poplib.error_proto):
+        p.retr(0)
+    p.quit()
+
+
+def test_capa_before_login(inst):
+    r = Raw(inst.port)
+    r.line()
+    assert r.cmd("CAPA").startswith(b"+OK")
+    caps = r.multi()
+    for c in (b"TOP", b"UIDL", b"USER", b"SASL PLAIN LOGIN", b"STLS", b"RESP-CODES",
+              b"AUTH-RESP-CODE", b"PIPELINING", b"IMPLEMENTATION tern"):
+        assert c in caps
+    r.close()
+
+
+def test_wrong_password_auth_code_and_delay(inst):
+    r = Raw(inst.port)
+    r.line()
+    r.cmd(f"USER alice@{DOMAIN}")
+    t0 = time.monotonic()
+    reply = r.cmd("PASS wrong")
+    assert reply.startswith(b"-ERR [AUTH]")
+    assert time.monotonic() - t0 >= 0.9  # authd's failure delay
+    # the session goes on
+    r.cmd(f"USER alice@{DOMAIN}")
+    assert r.cmd("PASS " + PASSWORDS["alice"]).startswith(b"+OK")
+    assert r.cmd("QUIT").startswith(b"+OK")
+    r.close()
+
+
+def test_bad_input_keeps_serving(inst):
+    inst.put(MESSAGES[0])
+    r = Raw(inst.port)
+    r.line()
+    r.send(b"X" * 100000 + b"\r\n")
+    assert r.line().startswith(b"-ERR")
+    assert r.cmd("FOO bar").startswith(b"-ERR")
+    r.send(b"NO\x00OP\r\n")
+    assert r.line().startswith(b"-ERR")
+    r.cmd(f"USER alice@{DOMAIN}")
+    assert r.cmd("PASS " + PASSWORDS["alice"]).startswith(b"+OK")
+    r.send(b"LIST " + b"9" * 100000 + b"\r\n")
+    assert r.line().startswith(b"-ERR")
+    assert r.cmd("WHAT").startswith(b"-ERR")
+    assert r.cmd("STAT").startswith(b"+OK 1 ")
+    assert r.cmd("QUIT").startswith(b"+OK")
+    r.close()
+
+
+def test_too_many_errors_disconnects(make_inst):
+    inst = make_inst(main={"pop3d_hard_error_limit": "3"})
+    r = Raw(inst.port)
+    r.line()
+    for _ in range(2):
+        assert r.cmd("BAD").startswith(b"-ERR")
+    assert r.cmd("BAD").startswith(b"-ERR")
+    assert r.line().startswith(b"-ERR Too many")
+    assert r.line() == b""
+    r.close()
+
+
+def test_pipelining(inst):
+    for m in MESSAGES[:2]:
+        inst.put(m)
+    r = Raw(inst.port)
+    r.line()
+    r.send(f"USER alice@{DOMAIN}\r\nPASS {PASSWORDS['alice']}\r\nSTAT\r\nUIDL 1\r\nQUIT\r\n"
+           .encode())
+    assert r.line().startswith(b"+OK")
+    assert r.line().startswith(b"+OK")
+    assert r.line().startswith(b"+OK 2 ")
+    assert r.line().startswith(b"+OK 1 ")
+    assert r.line().startswith(b"+OK")
+    r.close()
+
+
+def test_in_use(inst):
+    inst.put(MESSAGES[0])
+    p = inst.pop()
+    r = Raw(inst.port)
+    r.line()
+    r.cmd(f"USER alice@{DOMAIN}")
+    assert r.cmd("PASS " + PASSWORDS["alice"]).startswith(b"-ERR [IN-USE]")
+    r.close()
+    # delivery during a session: invisible now, visible at the next login
+    inst.put(MESSAGES[1])
+    assert p.stat()[0] == 1
+    p.quit()
+    p = inst.pop()
+    assert p.stat()[0] == 2
+    p.quit()
+
+
+def test_stls_and_injection(inst):
+    inst.put(MESSAGES[0])
+    p = poplib.POP3("127.0.0.1", inst.port, timeout=30)
+    p.stls(context=inst.tls_ctx())
+    p.user(f"alice@{DOMAIN}")
+    p.pass_(PASSWORDS["alice"])
+    resp, lines, _ = p.retr(1)
+    assert b"\r\n".join(lines) + b"\r\n" == crlf(MESSAGES[0])
+    assert "STLS" not in p.capa()
+    p.quit()
+    r = Raw(inst.port)
+    r.line()
+    r.send(b"STLS\r\nCAPA\r\n")
+    assert r.line().startswith(b"+OK")
+    t = inst.tls_ctx().wrap_socket(r.sock, server_hostname="localhost")
+    t.settimeout(2)
+    with pytest.raises((socket.timeout, TimeoutError)):
+        data = t.recv(100)
+        assert data == b"", data  # nothing answered the injected CAPA
+        raise TimeoutError
+    t.close()
+
+
+def test_pop3s_and_auth_plain(inst):
+    inst.put(MESSAGES[1])
+    p = poplib.POP3_SSL("127.0.0.1", inst.sport, timeout=30, context=inst.tls_ctx())
+    import base64
+    ir = base64.b64encode(f"\0alice@{DOMAIN}\0{PASSWORDS['alice']}".encode()).decode()
+    assert p._shortcmd("AUTH PLAIN " + ir).startswith(b"+OK")
+    resp, lines, _ = p.retr(1)
+    assert b"\r\n".join(lines) + b"\r\n" == crlf(MESSAGES[1])
+    p.quit()
+
+
+def test_auth_plain_continuation_and_authzid(inst):
+    import base64
+    r = Raw(inst.port)
+    r.line()
+    assert r.cmd("AUTH PLAIN") == b"+ "
+    good = base64.b64encode(f"\0bob@{DOMAIN}\0{PASSWORDS['bob']}".encode()).decode()
+    assert r.cmd(good).startswith(b"+OK")
+    r.cmd("QUIT")
+    r.close()
+    r = Raw(inst.port)
+    r.line()
+    other = base64.b64encode(f"bob@{DOMAIN}\0alice@{DOMAIN}\0{PASSWORDS['alice']}".encode())
+    assert r.cmd("AUTH PLAIN " + other.decode()).startswith(b"-ERR [AUTH]")
+    assert r.cmd("AUTH PLAIN *").startswith(b"-ERR")
+    r.close()
+
+
+def test_plaintext_refused_when_configured(make_inst):
+    inst = make_inst(main={"pop3d_plaintext_auth": "no"})
+    r = Raw(inst.port)
+    r.line()
+    assert r.cmd("USER alice").startswith(b"-ERR [AUTH]")
+    assert r.cmd("AUTH PLAIN").startswith(b"-ERR [AUTH]")
+    assert r.cmd("AUTH").startswith(b"+OK")  # the list of mechanisms
+    r.multi()
+    r.cmd("QUIT")
+    r.close()
+    p = poplib.POP3("127.0.0.1", inst.port, timeout=30)
+    p.stls(context=inst.tls_ctx())
+    p.user(f"alice@{DOMAIN}")
+    p.pass_(PASSWORDS["alice"])
+    p.quit()
+
+
+def test_curl(inst):
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    inst.put(MESSAGES[0])
+    inst.put(MESSAGES[4])
+    for url, extra in ((f"pop3://127.0.0.1:{inst.port}/2", []),
+                       (f"pop3s://127.0.0.1:{inst.sport}/2", ["--cacert", inst.cert, "-k"])):
+        res = subprocess.run(["curl", "-s", "-u", f"alice@{DOMAIN}:{PASSWORDS['alice']}", *extra,
+                              url], capture_output=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert digest(res.stdout) == digest(crlf(MESSAGES[4]))
+    res = subprocess.run(["curl", "-s", "-u", f"alice@{DOMAIN}:{PASSWORDS['alice']}",
+                          f"pop3://127.0.0.1:{inst.port}/"], capture_output=True, timeout=60)
+    assert res.stdout.split(b"\r\n")[:2] == [b"1 %d" % len(crlf(MESSAGES[0])),
+                                             b"2 %d" % len(crlf(MESSAGES[4]))]
+
+
+def test_smtp_delivery_comes_out_identical(inst):
+    body = ("Subject: via smtp\r\nFrom: x@example.org\r\n\r\n.dot line\r\nhello\r\n")
+    with smtplib.SMTP("127.0.0.1", inst.base + 25, timeout=30) as s:
+        s.sendmail("x@example.org", [f"alice@{DOMAIN}"], body)
+    assert wait_for(lambda: len(inst.files()) == 1, 30), inst.log_text()[-3000:]
+    p = inst.pop()
+    resp, lines, _ = p.retr(1)
+    got = b"\r\n".join(lines) + b"\r\n"
+    md = inst.maildir()
+    name = os.listdir(os.path.join(md, "cur"))[0]
+    with open(os.path.join(md, "cur", name), "rb") as f:
+        stored = f.read()
+    assert got == crlf(stored)
+    assert got.endswith(b".dot line\r\nhello\r\n")
+    p.quit()
+
+
+def _proc_uid(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    return None
+
+
+def _descendants(pid):
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status") as f:
+                text = f.read()
+        except OSError:
+            continue
+        m = re.search(r"^PPid:\s+(\d+)", text, re.M)
+        n = re.search(r"^Name:\s+(\S+)", text, re.M)
+        if m and int(m.group(1)) == pid:
+            out.append((int(name), n.group(1) if n else ""))
+    return out
+
+
+@pytest.mark.skipif(not is_root(), reason="the privilege split needs root")
+def test_process_identities(inst):
+    inst.put(MESSAGES[0])
+    owner = pwd.getpwnam(ensure_test_user().pw_name).pw_uid
+    vuid = os.stat(inst.maildir()).st_uid
+    r = Raw(inst.port)
+    r.line()
+    # pre-login: the session parent (root) and its login child (mail_owner)
+    def find():
+        for pid, name in _descendants(inst.proc.pid):
+            if name == "pop3d":
+                kids = _descendants(pid)
+                if kids:
+                    return pid, kids
+        return None
+    found = wait_for(find, 10)
+    assert found, "no pop3d session"
+    parent, kids = found
+    assert _proc_uid(parent) == 0
+    assert [_proc_uid(k) for k, _ in kids] == [owner]
+    r.cmd(f"USER alice@{DOMAIN}")
+    assert r.cmd("PASS " + PASSWORDS["alice"]).startswith(b"+OK")
+    kids = wait_for(lambda: len(_descendants(parent)) == 2 and _descendants(parent), 10)
+    assert kids
+    uids = sorted(_proc_uid(k) for k, _ in kids)
+    assert sorted(uids) == sorted([owner, vuid])
+    r.cmd("QUIT")
+    r.close()
