@@ -322,10 +322,12 @@ class Stream:
 def test_random_kills_during_stream(fault_env):
     env = fault_env().start()
     rng = random.Random()
-    stream = Stream(env, threads=3, per_thread=40, tag="s").start()
+    # The stream runs until enough kills have happened (a fast machine would
+    # otherwise finish a fixed number of messages before the killer got going).
+    stream = Stream(env, threads=3, per_thread=1000, tag="s").start()
     kills = []
     deadline = time.monotonic() + 240
-    while stream.alive() and time.monotonic() < deadline:
+    while stream.alive() and time.monotonic() < deadline and len(kills) < 16:
         time.sleep(rng.uniform(0.2, 1.0))
         victims = env.daemons()
         if victims:
