@@ -81,9 +81,20 @@ class AuthInst:
         with open(self.out, "ab") as out:
             self.proc = subprocess.Popen([MASTER, "-c", self.dir, "-f"], stdin=subprocess.DEVNULL,
                                          stdout=out, stderr=subprocess.STDOUT)
-        assert wait_for(lambda: os.path.exists(self.sock) or self.proc.poll() is not None, 15)
+        # Ready means master accepts connections on the socket, not merely
+        # that the path exists (bind comes before listen).
+        assert wait_for(lambda: self._connectable() or self.proc.poll() is not None, 15)
         assert self.proc.poll() is None, self.text(self.out)
         return self
+
+    def _connectable(self):
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(2)
+                s.connect(self.sock)
+            return True
+        except OSError:
+            return False
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
