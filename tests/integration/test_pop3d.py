@@ -564,3 +564,30 @@ def test_process_identities(inst):
     assert sorted(uids) == sorted([owner, vuid])
     r.cmd("QUIT")
     r.close()
+
+
+def test_idle_timeout_and_command_limit(make_inst):
+    inst = make_inst(main={"pop3d_timeout": "2s", "pop3d_command_count_limit": "5"})
+    r = Raw(inst.port)
+    r.line()
+    t0 = time.monotonic()
+    assert r.line().startswith(b"-ERR Disconnected for inactivity")
+    assert 1.5 <= time.monotonic() - t0 < 10
+    r.close()
+    # after login too, and the session deletes nothing
+    inst.put(MESSAGES[0])
+    r = Raw(inst.port)
+    r.line()
+    r.cmd(f"USER alice@{DOMAIN}")
+    assert r.cmd("PASS " + PASSWORDS["alice"]).startswith(b"+OK")
+    assert r.cmd("DELE 1").startswith(b"+OK")
+    assert r.line().startswith(b"-ERR Disconnected for inactivity")
+    r.close()
+    assert len(inst.files()) == 1
+    r = Raw(inst.port)
+    r.line()
+    for _ in range(5):
+        assert r.cmd("CAPA").startswith(b"+OK")
+        r.multi()
+    assert r.cmd("CAPA").startswith(b"-ERR Too many commands")
+    r.close()
