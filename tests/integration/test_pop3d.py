@@ -548,7 +548,8 @@ def test_process_identities(inst):
         for pid, name in _descendants(inst.proc.pid):
             if name == "pop3d":
                 kids = _descendants(pid)
-                if kids:
+                # (right after the fork the child may not have dropped yet)
+                if kids and all(_proc_uid(k) != 0 for k, _ in kids):
                     return pid, kids
         return None
     found = wait_for(find, 10)
@@ -558,7 +559,9 @@ def test_process_identities(inst):
     assert [_proc_uid(k) for k, _ in kids] == [owner]
     r.cmd(f"USER alice@{DOMAIN}")
     assert r.cmd("PASS " + PASSWORDS["alice"]).startswith(b"+OK")
-    kids = wait_for(lambda: len(_descendants(parent)) == 2 and _descendants(parent), 10)
+    kids = wait_for(lambda: len(_descendants(parent)) == 2
+                    and all(_proc_uid(k) != 0 for k, _ in _descendants(parent))
+                    and _descendants(parent), 10)
     assert kids
     uids = sorted(_proc_uid(k) for k, _ in kids)
     assert sorted(uids) == sorted([owner, vuid])
