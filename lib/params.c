@@ -132,6 +132,8 @@ const struct param_def param_table[] = {
       "The local addresses SMTP and other inet services listen on: all, loopback-only, or a list of addresses."),
     L("inet_protocols", "all",
       "The IP versions used for listening and for outbound connections: all, ipv4, ipv6, or both as a list."),
+    I("initial_destination_concurrency", "5", 1,
+      "How many deliveries qmgr runs in parallel to a destination (transport and next hop) it has no recent experience with; the number grows with successful deliveries up to $default_destination_concurrency_limit and shrinks with failed ones."),
     T("ipc_idle", "5s", 's', 1,
       "How long a client keeps an idle connection to an internal service before closing it."),
     T("ipc_timeout", "3600s", 's', 1,
