@@ -2,7 +2,8 @@
  * qmgr.c - the queue manager daemon: owns the active queue, hands each
  * message's recipients to delivery agents grouped by transport and next
  * hop, retries deferred mail with back-off and returns what cannot be
- * delivered.  One long-running process (master.cf: qmgr unix n - n 300 1)
+ * delivered.  Deliveries run in parallel (qmgr_sched.c) within one
+ * long-running process (master.cf: qmgr unix n - n 300 1)
  * woken through public/qmgr: "A" new mail, "F" flush the deferred queue;
  * anything else (master's periodic wakeup) is a general scan.
  */
@@ -28,14 +29,24 @@ static void qmgr_trigger(const char *buf, size_t len, const char *service, void 
         qmgr_scan_deferred(true);
     else
         qmgr_scan_deferred_when_due();
+    qmgr_sched_run();
 }
 
 static void qmgr_wakeup(const char *service, void *ctx)
 {
     (void)service;
     (void)ctx;
+    qmgr_sched_tick();
     qmgr_scan_incoming();
     qmgr_scan_deferred_when_due();
+    qmgr_sched_run();
+}
+
+static void qmgr_pre_jail(const char *service, void *ctx)
+{
+    (void)service;
+    (void)ctx;
+    qmgr_sched_init();
 }
 
 static void qmgr_init(const char *service, void *ctx)
@@ -46,6 +57,7 @@ static void qmgr_init(const char *service, void *ctx)
     qmgr_scan_active();
     qmgr_scan_incoming();
     qmgr_scan_deferred_when_due();
+    qmgr_sched_run();
 }
 
 int main(int argc, char **argv)
@@ -54,6 +66,7 @@ int main(int argc, char **argv)
         .name = "qmgr",
         .mode = SERVER_TRIGGER,
         .trigger = qmgr_trigger,
+        .pre_jail_init = qmgr_pre_jail,
         .post_jail_init = qmgr_init,
         .wakeup = qmgr_wakeup,
         .wakeup_interval = QMGR_TICK,

@@ -30,12 +30,15 @@ struct outcomes {
     size_t n;
 };
 
-struct msg {
-    const char *id;
+struct qmgr_msg {
+    char *id;
     qfile_t *qf;
     struct timeval arrival;
     struct outcomes failed, deferred, delivered;
+    size_t jobs; /* requests given to the scheduler and not done */
 };
+
+static size_t active_messages;
 
 struct batch {
     char *transport, *nexthop;
@@ -62,7 +65,7 @@ static void outcomes_clear(struct outcomes *o)
     o->n = 0;
 }
 
-static double msg_delay(const struct msg *m)
+static double msg_delay(const struct qmgr_msg *m)
 {
     struct timeval now;
     gettimeofday(&now, NULL);
@@ -71,7 +74,7 @@ static double msg_delay(const struct msg *m)
 }
 
 /* "ID: to=<...>, orig_to=<...>, relay=..., delay=..., dsn=..., status=WORD (reason)" */
-static void log_rcpt(const struct msg *m, size_t i, const char *relay, const char *dsn,
+static void log_rcpt(const struct qmgr_msg *m, size_t i, const char *relay, const char *dsn,
                      const char *word, const char *reason)
 {
     const struct qfile_rcpt *r = qfile_rcpt(m->qf, i);
@@ -89,7 +92,7 @@ static void log_rcpt(const struct msg *m, size_t i, const char *relay, const cha
     str_free(&s);
 }
 
-static void mark(struct msg *m, size_t i, char status)
+static void mark(struct qmgr_msg *m, size_t i, char status)
 {
     char *error = NULL;
     if (qfile_mark(m->qf, i, status, &error) < 0) {
@@ -99,7 +102,7 @@ static void mark(struct msg *m, size_t i, char status)
 }
 
 /* Record one recipient's result (soft_bounce turns 5 into 4). */
-static void record(struct msg *m, size_t i, const char *relay, int status, const char *dsn,
+static void record(struct qmgr_msg *m, size_t i, const char *relay, int status, const char *dsn,
                    const char *reason)
 {
     const struct qfile_rcpt *r = qfile_rcpt(m->qf, i);
@@ -127,7 +130,7 @@ static void record(struct msg *m, size_t i, const char *relay, int status, const
 }
 
 /* "error:" next hop text: an optional leading X.Y.Z code, then the reason. */
-static void record_error(struct msg *m, size_t i, const char *text)
+static void record_error(struct qmgr_msg *m, size_t i, const char *text)
 {
     char dsn[16] = "5.0.0";
     const char *sp = strchr(text, ' ');
@@ -179,25 +182,30 @@ static void batch_add(struct batch **bs, size_t *nb, const struct resolve_result
     b->idx[b->n++] = i;
 }
 
-static void batch_run(struct msg *m, const struct batch *b, bool last)
+/* The request for batch b of message m. */
+static struct qmgr_job *batch_job(struct qmgr_msg *m, const struct batch *b)
 {
     char qpath[64];
     snprintf(qpath, sizeof(qpath), "%s/%s", QMGR_DIR_ACTIVE, m->id);
-    struct deliver_request req = {
+    const char *envid = qfile_attr(m->qf, QFILE_ATTR_DSN_ENVID);
+    const char *ret = qfile_attr(m->qf, QFILE_ATTR_DSN_RET);
+    struct qmgr_job *job = xcalloc(1, sizeof(*job));
+    job->msg = m;
+    job->transport = xstrdup(b->transport);
+    job->nexthop = xstrdup(b->nexthop);
+    job->req = (struct deliver_request){
         .queue_id = xstrdup(m->id),
         .queue_file = xstrdup(qpath),
         .sender = xstrdup(qfile_sender(m->qf)),
         .nexthop = xstrdup(b->nexthop),
-        .envid = xstrdup(
-            qfile_attr(m->qf, QFILE_ATTR_DSN_ENVID) ? qfile_attr(m->qf, QFILE_ATTR_DSN_ENVID) : ""),
-        .ret = xstrdup(qfile_attr(m->qf, QFILE_ATTR_DSN_RET) ? qfile_attr(m->qf, QFILE_ATTR_DSN_RET)
-                                                             : ""),
+        .envid = xstrdup(envid ? envid : ""),
+        .ret = xstrdup(ret ? ret : ""),
         .rcpts = xcalloc(b->n, sizeof(struct deliver_rcpt)),
         .nrcpts = b->n,
     };
     for (size_t k = 0; k < b->n; k++) {
         const struct qfile_rcpt *r = qfile_rcpt(m->qf, b->idx[k]);
-        req.rcpts[k] = (struct deliver_rcpt){
+        job->req.rcpts[k] = (struct deliver_rcpt){
             .index = b->idx[k],
             .rcpt = xstrdup(r->address),
             .orig_rcpt = xstrdup(r->original),
@@ -205,25 +213,12 @@ static void batch_run(struct msg *m, const struct batch *b, bool last)
             .notify = notify_text(r->notify),
         };
     }
-    qmgr_agent_deliver(b->transport, &req);
-    for (size_t k = 0; k < b->n; k++)
-        record(m, b->idx[k], req.rcpts[k].relay ? req.rcpts[k].relay : b->transport,
-               req.rcpts[k].status, req.rcpts[k].dsn, req.rcpts[k].reason);
-    /* Marks matter only while recipients remain: after the last batch,
-     * finish() syncs them only if the file stays in the queue. */
-    char *error = NULL;
-    if (!last && qfile_sync(m->qf, &error) < 0) {
-        msg_error("%s: %s", m->id, error);
-        free(error);
-    }
-    deliver_request_clear(&req);
+    return job;
 }
 
-/* Resolve every pending recipient and deliver them batch by batch. */
-static void deliver_all(struct msg *m)
+/* Resolve every pending recipient and group them into batches. */
+static void resolve_all(struct qmgr_msg *m, struct batch **bs, size_t *nb)
 {
-    struct batch *bs = NULL;
-    size_t nb = 0;
     for (size_t i = 0; i < qfile_rcpt_count(m->qf); i++) {
         const struct qfile_rcpt *r = qfile_rcpt(m->qf, i);
         if (qfile_rcpt_done(r))
@@ -241,20 +236,35 @@ static void deliver_all(struct msg *m)
         else if (strcmp(res.transport, "discard") == 0)
             record(m, i, "none", DELIVER_OK, "2.0.0", "discarded");
         else
-            batch_add(&bs, &nb, &res, i);
+            batch_add(bs, nb, &res, i);
         resolve_result_clear(&res);
     }
+}
+
+/* Give the message's requests to the scheduler; false when there are none. */
+static bool deliver_all(struct qmgr_msg *m)
+{
+    struct batch *bs = NULL;
+    size_t nb = 0;
+    resolve_all(m, &bs, &nb);
+    struct qmgr_job **jobs = xcalloc(nb + 1, sizeof(*jobs));
     for (size_t k = 0; k < nb; k++) {
-        batch_run(m, &bs[k], k + 1 == nb);
+        jobs[k] = batch_job(m, &bs[k]);
         free(bs[k].transport);
         free(bs[k].nexthop);
         free(bs[k].idx);
     }
     free(bs);
+    /* Count them all before the first can complete. */
+    m->jobs = nb;
+    for (size_t k = 0; k < nb; k++)
+        qmgr_sched_add(jobs[k]);
+    free(jobs);
+    return nb > 0;
 }
 
 /* The outcomes as DSN recipients (strings point into o and the file). */
-static struct dsn_rcpt *dsn_list(const struct msg *m, const struct outcomes *o,
+static struct dsn_rcpt *dsn_list(const struct qmgr_msg *m, const struct outcomes *o,
                                  enum dsn_action action)
 {
     struct dsn_rcpt *v = xcalloc(o->n, sizeof(*v));
@@ -266,7 +276,7 @@ static struct dsn_rcpt *dsn_list(const struct msg *m, const struct outcomes *o,
 }
 
 /* Too old to keep trying: deferred recipients fail with their reasons. */
-static void expire(struct msg *m)
+static void expire(struct qmgr_msg *m)
 {
     time_t life = cfg_time(qfile_sender(m->qf)[0] == '\0' ? "bounce_queue_lifetime"
                                                           : "maximal_queue_lifetime");
@@ -289,7 +299,7 @@ static void expire(struct msg *m)
 }
 
 /* Bounce the failed recipients; mark them only once the bounce is queued. */
-static void bounce_failed(struct msg *m)
+static void bounce_failed(struct qmgr_msg *m)
 {
     if (m->failed.n == 0)
         return;
@@ -307,7 +317,7 @@ static void bounce_failed(struct msg *m)
     outcomes_clear(&m->failed);
 }
 
-static void notify_delivered(struct msg *m)
+static void notify_delivered(struct qmgr_msg *m)
 {
     if (m->delivered.n == 0)
         return;
@@ -318,7 +328,7 @@ static void notify_delivered(struct msg *m)
 }
 
 /* delay_warning_time: one "delayed" notice per message, recorded in the log. */
-static void warn_delayed(struct msg *m, struct defer_log *log)
+static void warn_delayed(struct qmgr_msg *m, struct defer_log *log)
 {
     long long after = cfg_time("delay_warning_time");
     if (after <= 0 || log->warned != 0 || time(NULL) - m->arrival.tv_sec < after)
@@ -341,7 +351,7 @@ static void warn_delayed(struct msg *m, struct defer_log *log)
 }
 
 /* Back-off: the message's age, between the minimal and maximal times. */
-static time_t next_retry(const struct msg *m)
+static time_t next_retry(const struct qmgr_msg *m)
 {
     time_t now = time(NULL);
     long long delay = (long long)(now - m->arrival.tv_sec);
@@ -353,7 +363,7 @@ static time_t next_retry(const struct msg *m)
     return now + (time_t)delay;
 }
 
-static void defer_message(struct msg *m)
+static void defer_message(struct qmgr_msg *m)
 {
     struct defer_log log = {0};
     char *error = NULL;
@@ -389,7 +399,7 @@ static void defer_message(struct msg *m)
     free(path);
 }
 
-static void finish(struct msg *m)
+static void finish(struct qmgr_msg *m)
 {
     expire(m);
     bounce_failed(m);
@@ -429,7 +439,7 @@ static void open_failed(const char *id, int rc, const char *error)
     }
 }
 
-static void log_from(const struct msg *m)
+static void log_from(const struct qmgr_msg *m)
 {
     str_t *s = str_new(128);
     const char *sender = qfile_sender(m->qf);
@@ -441,15 +451,31 @@ static void log_from(const struct msg *m)
     str_free(&s);
 }
 
-void qmgr_message_run(const char *id)
+static void msg_free(struct qmgr_msg *m)
+{
+    outcomes_clear(&m->failed);
+    outcomes_clear(&m->deferred);
+    outcomes_clear(&m->delivered);
+    qfile_close(&m->qf);
+    free(m->id);
+    free(m);
+    active_messages--;
+}
+
+size_t qmgr_message_count(void)
+{
+    return active_messages;
+}
+
+void qmgr_message_start(const char *id)
 {
     char *path = qfile_path(QMGR_DIR_ACTIVE, id), *error = NULL;
-    struct msg m = {.id = id};
-    int rc = qfile_open(path, QFILE_OPEN_RDWR, &m.qf, &error);
+    qfile_t *qf = NULL;
+    int rc = qfile_open(path, QFILE_OPEN_RDWR, &qf, &error);
     if (rc == QFILE_INCOMPLETE) {
         xfree(error);
         if (qfile_recover(path, &error) == 0)
-            rc = qfile_open(path, QFILE_OPEN_RDWR, &m.qf, &error);
+            rc = qfile_open(path, QFILE_OPEN_RDWR, &qf, &error);
     }
     free(path);
     if (rc != 0) {
@@ -457,12 +483,39 @@ void qmgr_message_run(const char *id)
         free(error);
         return;
     }
-    qfile_arrival(m.qf, &m.arrival);
-    log_from(&m);
-    deliver_all(&m);
-    finish(&m);
-    outcomes_clear(&m.failed);
-    outcomes_clear(&m.deferred);
-    outcomes_clear(&m.delivered);
-    qfile_close(&m.qf);
+    struct qmgr_msg *m = xcalloc(1, sizeof(*m));
+    m->id = xstrdup(id);
+    m->qf = qf;
+    active_messages++;
+    qfile_arrival(m->qf, &m->arrival);
+    log_from(m);
+    if (!deliver_all(m)) {
+        finish(m);
+        msg_free(m);
+    }
+}
+
+void qmgr_message_job_done(struct qmgr_job *job)
+{
+    struct qmgr_msg *m = job->msg;
+    struct deliver_request *req = &job->req;
+    for (size_t k = 0; k < req->nrcpts; k++)
+        record(m, req->rcpts[k].index, req->rcpts[k].relay ? req->rcpts[k].relay : job->transport,
+               req->rcpts[k].status, req->rcpts[k].dsn, req->rcpts[k].reason);
+    deliver_request_clear(req);
+    free(job->transport);
+    free(job->nexthop);
+    free(job);
+    /* Marks matter only while requests remain: after the last one,
+     * finish() syncs them only if the file stays in the queue. */
+    if (--m->jobs > 0) {
+        char *error = NULL;
+        if (qfile_sync(m->qf, &error) < 0) {
+            msg_error("%s: %s", m->id, error);
+            free(error);
+        }
+        return;
+    }
+    finish(m);
+    msg_free(m);
 }

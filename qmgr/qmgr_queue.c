@@ -1,7 +1,8 @@
 /*
  * qmgr_queue.c - queue scans: incoming/ (new mail), active/ (mail a
  * crashed queue manager left), deferred/ (mail whose retry time, the
- * file's mtime, has come).  A state change is qfile_move(), a rename.
+ * file's mtime, has come).  What a scan finds goes to the scheduler
+ * (qmgr_sched_ready), which moves it to active/ when there is room.
  */
 #include "sys.h"
 
@@ -66,20 +67,6 @@ static void free_ids(char **ids)
     free(ids);
 }
 
-/* Move id from dir to active/ and deliver it. */
-static void activate(const char *id, const char *dir)
-{
-    char *error = NULL;
-    /* Not fsynced: lost in a crash, the file is simply found again in dir. */
-    if (qfile_rename(id, dir, QMGR_DIR_ACTIVE, &error) < 0) {
-        if (errno != ENOENT)
-            msg_warn("%s: move to active: %s", id, error);
-        free(error);
-        return;
-    }
-    qmgr_message_run(id);
-}
-
 /* An incomplete file in incoming/: wait for its writer, or recover it. */
 static bool incoming_ready(const char *id, const struct stat *st)
 {
@@ -113,7 +100,7 @@ void qmgr_scan_incoming(void)
         int rc = stat(path, &st);
         free(path);
         if (rc == 0 && S_ISREG(st.st_mode) && incoming_ready(ids[i], &st))
-            activate(ids[i], QMGR_DIR_INCOMING);
+            qmgr_sched_ready(ids[i], QMGR_DIR_INCOMING);
     }
     free_ids(ids);
 }
@@ -123,7 +110,7 @@ void qmgr_scan_active(void)
     size_t n;
     char **ids = list_ids(QMGR_DIR_ACTIVE, &n);
     for (size_t i = 0; i < n; i++)
-        qmgr_message_run(ids[i]);
+        qmgr_sched_ready(ids[i], QMGR_DIR_ACTIVE);
     free_ids(ids);
 }
 
@@ -138,7 +125,7 @@ void qmgr_scan_deferred(bool all)
         int rc = stat(path, &st);
         free(path);
         if (rc == 0 && (all || st.st_mtime <= time(NULL)))
-            activate(ids[i], QMGR_DIR_DEFERRED);
+            qmgr_sched_ready(ids[i], QMGR_DIR_DEFERRED);
     }
     free_ids(ids);
 }
