@@ -16,10 +16,10 @@
 #include "qfile.h"
 #include "str.h"
 
-#define LOCAL_MAX_DEPTH 20       /* nesting of aliases, .forward, :include: */
-#define LOCAL_MAX_TARGETS 1000   /* destinations one recipient expands to */
-#define LOCAL_MAX_FILE 1048576   /* largest .forward or :include: file */
-#define LOCAL_COMMAND_TIME 1000  /* seconds a |command may run */
+#define LOCAL_MAX_DEPTH 20      /* nesting of aliases, .forward, :include: */
+#define LOCAL_MAX_TARGETS 1000  /* destinations one recipient expands to */
+#define LOCAL_MAX_FILE 1048576  /* largest .forward or :include: file */
+#define LOCAL_COMMAND_TIME 1000 /* seconds a |command may run */
 
 /* Who a delivery runs as, and where its addresses came from. */
 struct local_id {
@@ -52,7 +52,7 @@ struct local_rcpt_state {
     int status;       /* worst so far: TEMP > PERM > OK; -1 = nothing yet */
     char dsn[16];
     str_t *reason;
-    char **seen; /* destinations already delivered (dedupe), and the */
+    char **seen;  /* destinations already delivered (dedupe), and the */
     size_t nseen; /* alias/.forward chain markers */
     char **chain;
     size_t nchain;
@@ -71,8 +71,8 @@ bool local_chain_has(const struct local_rcpt_state *st, const char *key);
 void local_chain_push(struct local_rcpt_state *st, const char *key);
 void local_chain_pop(struct local_rcpt_state *st);
 void local_state_free(struct local_rcpt_state *st);
-void local_outcome_set(struct local_outcome *o, int status, const char *dsn, const char *fmt,
-                       ...) TERN_PRINTF(4, 5);
+void local_outcome_set(struct local_outcome *o, int status, const char *dsn, const char *fmt, ...)
+    TERN_PRINTF(4, 5);
 
 /* local_expand.c: deliver (or forward) one address; depth counts nesting. */
 void local_expand_addr(struct local_rcpt_state *st, const char *addr, const struct local_id *id,
@@ -92,6 +92,10 @@ typedef void (*local_child_fn)(void *ctx, struct local_outcome *out);
 /* Run fn in a child as id (never as root); fills out in every case. */
 void local_child_run(const struct local_id *id, local_child_fn fn, void *ctx,
                      struct local_outcome *out);
+/* As local_child_run, but in this process when the agent is not root (a
+ * child would not change identity); fn must leave no process state. */
+void local_run_as(const struct local_id *id, local_child_fn fn, void *ctx,
+                  struct local_outcome *out);
 /*
  * Read a file as id.  want_owner: the file must belong to id->uid.
  * Returns 1 read (owner in *uid_r and *gid_r), 0 absent (or not owned), -1
@@ -105,8 +109,8 @@ bool local_is_root(void);
 typedef int (*local_write_fn)(void *ctx, const void *data, size_t len);
 /* 0, -1 reading the queue file failed, LOCAL_WRITE_ERROR fn failed. */
 #define LOCAL_WRITE_ERROR (-2)
-int local_write_message(const struct local_msg *m, const char *rcpt, bool mbox,
-                        local_write_fn fn, void *ctx, char **error_r);
+int local_write_message(const struct local_msg *m, const char *rcpt, bool mbox, local_write_fn fn,
+                        void *ctx, char **error_r);
 /* Delivered-To loop check on the header section. */
 int local_read_delivered_to(struct local_msg *m, char **error_r);
 bool local_has_delivered_to(const struct local_msg *m, const char *rcpt);

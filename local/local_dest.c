@@ -1,6 +1,7 @@
 /*
  * local_dest.c - the three kinds of final destination, each written by a
- * child running as the destination's owner (local_child.c):
+ * child running as the destination's owner (local_child.c; Maildir and
+ * file deliveries run in the agent itself when it is not root):
  *
  *   Maildir   lib/maildir.h; status 0 only after maildir_deliver_commit
  *             (fsync, rename into new/); a full disk defers; a message
@@ -46,9 +47,8 @@ static void local_maildir_child(void *ctx, struct local_outcome *o)
     maildir_delivery_t *d = NULL;
     char *err = NULL, *name = NULL;
     int rc = maildir_deliver_begin(j->target, &opts, &d, &err);
-    if (rc == MAILDIR_OK
-        && local_write_message(j->st->msg, j->st->rcpt, false, local_maildir_write, d, &err)
-               == -1) {
+    if (rc == MAILDIR_OK &&
+        local_write_message(j->st->msg, j->st->rcpt, false, local_maildir_write, d, &err) == -1) {
         maildir_deliver_abort(&d);
         local_outcome_set(o, DELIVER_TEMP, "4.3.0", "cannot read queue file: %s", err);
         free(err);
@@ -61,11 +61,11 @@ static void local_maildir_child(void *ctx, struct local_outcome *o)
     if (rc == MAILDIR_OK)
         local_outcome_set(o, DELIVER_OK, "2.0.0", "delivered to maildir %s", j->target);
     else if (rc == MAILDIR_ETOOBIG)
-        local_outcome_set(o, DELIVER_PERM, "5.2.2", "cannot deliver to maildir %s: %s",
-                          j->target, err);
+        local_outcome_set(o, DELIVER_PERM, "5.2.2", "cannot deliver to maildir %s: %s", j->target,
+                          err);
     else
-        local_outcome_set(o, DELIVER_TEMP, "4.2.0", "cannot deliver to maildir %s: %s",
-                          j->target, err);
+        local_outcome_set(o, DELIVER_TEMP, "4.2.0", "cannot deliver to maildir %s: %s", j->target,
+                          err);
     free(name);
     free(err);
 }
@@ -76,7 +76,7 @@ void local_to_maildir(struct local_rcpt_state *st, const char *path, const struc
     struct local_outcome o;
     char *key = xasprintf("maildir:%s", path);
     if (local_seen_add(st, key)) {
-        local_child_run(id, local_maildir_child, &j, &o);
+        local_run_as(id, local_maildir_child, &j, &o);
         local_note_outcome(st, &o);
         msg_info("%s: <%s>: %s", st->msg->req->queue_id, st->rcpt, o.text);
     }
@@ -118,8 +118,8 @@ static int local_lock(int fd)
 static void local_file_child(void *ctx, struct local_outcome *o)
 {
     struct local_job *j = ctx;
-    int fd = open(j->target, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC,
-                  0600);
+    int fd =
+        open(j->target, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
     struct stat st;
     char *err = NULL;
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -130,14 +130,14 @@ static void local_file_child(void *ctx, struct local_outcome *o)
                           strerror(errno));
     } else {
         off_t start = lseek(fd, 0, SEEK_END);
-        if (start < 0 || fstat(fd, &st) < 0
-            || local_write_message(j->st->msg, j->st->rcpt, true, local_fd_write, &fd, &err) < 0
-            || fsync(fd) < 0) {
+        if (start < 0 || fstat(fd, &st) < 0 ||
+            local_write_message(j->st->msg, j->st->rcpt, true, local_fd_write, &fd, &err) < 0 ||
+            fsync(fd) < 0) {
             int e = errno;
             if (start >= 0 && ftruncate(fd, start) == 0)
                 (void)fsync(fd);
-            local_outcome_set(o, DELIVER_TEMP, "4.3.0", "cannot append to file %s: %s",
-                              j->target, err ? err : strerror(e));
+            local_outcome_set(o, DELIVER_TEMP, "4.3.0", "cannot append to file %s: %s", j->target,
+                              err ? err : strerror(e));
         } else {
             local_outcome_set(o, DELIVER_OK, "2.0.0", "delivered to file %s", j->target);
         }
@@ -153,7 +153,7 @@ void local_to_file(struct local_rcpt_state *st, const char *path, const struct l
     struct local_outcome o;
     char *key = xasprintf("file:%s", path);
     if (local_seen_add(st, key)) {
-        local_child_run(id, local_file_child, &j, &o);
+        local_run_as(id, local_file_child, &j, &o);
         local_note_outcome(st, &o);
         msg_info("%s: <%s>: %s", st->msg->req->queue_id, st->rcpt, o.text);
     }
@@ -213,8 +213,8 @@ static void local_cmd_status(const struct local_job *j, int status, bool write_o
         local_outcome_set(o, DELIVER_TEMP, "4.3.0", "command %s: cannot write the message",
                           j->target);
     else
-        local_outcome_set(o, DELIVER_TEMP, "4.3.0", "command %s killed by signal %d",
-                          j->target, WTERMSIG(status));
+        local_outcome_set(o, DELIVER_TEMP, "4.3.0", "command %s killed by signal %d", j->target,
+                          WTERMSIG(status));
 }
 
 static void local_cmd_child(void *ctx, struct local_outcome *o)
@@ -250,8 +250,7 @@ static void local_cmd_child(void *ctx, struct local_outcome *o)
     alarm(0);
     free(err);
     /* A command that exits 0 without reading everything still took the message. */
-    local_cmd_status(j, status, write_ok || (WIFEXITED(status) && WEXITSTATUS(status) == 0),
-                     o);
+    local_cmd_status(j, status, write_ok || (WIFEXITED(status) && WEXITSTATUS(status) == 0), o);
 }
 
 void local_to_command(struct local_rcpt_state *st, const char *cmd, const struct local_id *id)
