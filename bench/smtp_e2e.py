@@ -409,6 +409,7 @@ class Postfix:
         self.logdir = os.path.join(self.dir, "log")
         self.port = port
         self.owner_from = owner_from  # tern's Maildir: use the same owner
+        self.tls_from = os.path.join(base, "tern", "tls")  # and its certificate
         self.uid = self.gid = 65534
         self.maildir_new = os.path.join(self.mail, DOMAIN, USER, "new")
         self.started = False
@@ -438,8 +439,17 @@ class Postfix:
             "virtual_mailbox_maps = texthash:" + os.path.join(self.conf, "vmailbox"),
             "virtual_uid_maps = static:%d" % self.uid,
             "virtual_gid_maps = static:%d" % self.gid,
-            "",
-        ])  # fmt: skip
+        ] + self.tls_cf() + [""])  # fmt: skip
+
+    def tls_cf(self):
+        """STARTTLS with tern's certificate when tern made one (tern init
+        turns STARTTLS on): both servers then set up TLS per session alike."""
+        cert = os.path.join(self.tls_from, "cert.pem")
+        key = os.path.join(self.tls_from, "key.pem")
+        if not (os.path.exists(cert) and os.path.exists(key)):
+            return []
+        return ["smtpd_tls_cert_file = " + cert, "smtpd_tls_key_file = " + key,
+                "smtpd_tls_security_level = may"]  # fmt: skip
 
     def setup(self):
         if os.path.isdir(self.owner_from):
