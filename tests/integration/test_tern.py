@@ -229,7 +229,9 @@ def table(path):
 def test_init_role_aliases(inst):
     d = str(inst.dir)
     main = read(inst.dir / "main.cf")
-    for name, value in (("virtual_alias_maps", "texthash:%s/virtual" % d),
+    # A sandbox (no --outbound) also catches other domains' mail.
+    for name, value in (("virtual_alias_maps",
+                         "texthash:%s/virtual, regexp:%s/catchall" % (d, d)),
                         ("alias_maps", "texthash:%s/aliases" % d),
                         ("alias_database", "texthash:%s/aliases" % d)):
         assert re.search(r"^%s = %s$" % (name, re.escape(value)), main, re.M), name
@@ -252,7 +254,8 @@ def test_init_without_user_makes_postmaster(tmp_path):
     for sub in ("tmp", "new", "cur"):
         assert (path / "mail" / "nouser.test" / "postmaster" / sub).is_dir()
     # A mailbox, but no login: not in the users file.
-    assert table(path / "vmailbox") == {"postmaster@nouser.test": "nouser.test/postmaster/"}
+    assert table(path / "vmailbox") == {"postmaster@nouser.test": "nouser.test/postmaster/",
+                                        "catchall@nouser.test": "nouser.test/catchall/"}
     assert "postmaster" not in read(path / "users")
     virt = table(path / "virtual")
     assert virt == {"abuse@nouser.test": "postmaster@nouser.test",

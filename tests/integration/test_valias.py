@@ -225,3 +225,30 @@ def test_loop_is_bounded(env):
         assert os.listdir(os.path.join(env.dir, "queue", q)) == []
     env.send(["postmaster@example.test"], "tok-after-loop")
     assert env.delivered("alice@example.test", "tok-after-loop")
+
+
+def test_sandbox_catches_other_domains(env):
+    """An instance made by `tern init` keeps mail for the world in one mailbox."""
+    env.send(["someone@elsewhere.test", "alice@example.test"], "tok-world")
+    assert env.delivered("catchall@example.test", "tok-world"), env.log_text()[-3000:]
+    assert env.delivered("alice@example.test", "tok-world")
+    only_in(env, "tok-world", ["alice@example.test"])
+    assert re.search(r"to=<catchall@example\.test>, orig_to=<someone@elsewhere\.test>",
+                     env.log_text()), env.log_text()[-3000:]
+    # The instance's own domains and local names are not caught.
+    env.send(["root@localhost", "carol@example.org"], "tok-own")
+    assert env.delivered("alice@example.test", "tok-own")
+    assert env.delivered("carol@example.org", "tok-own")
+    assert not any("tok-own" in m for m in env.messages("catchall@example.test"))
+
+
+def test_outbound_instance_has_no_catchall(tmp_path):
+    d = tmp_path / "out"
+    res = subprocess.run([TERN, "init", str(d), "--port-base", str(free_base()), "--outbound",
+                          "--user", "alice@example.test:pw"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    main_cf = (d / "main.cf").read_text()
+    assert "catchall" not in main_cf
+    assert not (d / "catchall").exists()
+    assert "catchall@" not in (d / "vmailbox").read_text()

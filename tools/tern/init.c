@@ -13,6 +13,8 @@
  */
 #include "sys.h"
 
+#include <strings.h>
+
 #include <limits.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -66,6 +68,7 @@ struct init_args {
     const char *domain;
     const char *mail_owner;
     bool force;
+    bool outbound; /* real delivery to other domains, no catch-all */
     const char **user_specs;
     size_t nusers;
 };
@@ -83,12 +86,13 @@ struct init_plan {
     long port_base;
     char *postmaster; /* where role addresses go: the first user, else a postmaster mailbox */
     bool postmaster_made; /* no user: a login-less postmaster mailbox was made */
+    char *catchall;       /* sandbox: where mail for other domains goes; NULL: --outbound */
 };
 
 static int init_usage(void)
 {
     msg_error("usage: tern init DIR [--port-base N] [--domain D] "
-              "[--user ADDR[:PASSWORD]]... [--mail-owner USER] [--force]");
+              "[--user ADDR[:PASSWORD]]... [--mail-owner USER] [--outbound] [--force]");
     return TERN_EXIT_USAGE;
 }
 
@@ -135,6 +139,8 @@ static int init_parse_args(int argc, char **argv, struct init_args *a)
             a->mail_owner = v;
         else if (strcmp(argv[i], "--force") == 0 || strcmp(argv[i], "-f") == 0)
             a->force = true;
+        else if (strcmp(argv[i], "--outbound") == 0)
+            a->outbound = true;
         else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             msg_error("init: unknown option or missing value: %s", argv[i]);
             return -1;
@@ -265,6 +271,7 @@ static void init_plan_free(struct init_plan *p)
     free(p->owner);
     free(p->hostname);
     free(p->postmaster);
+    free(p->catchall);
     if (p->domains != NULL)
         str_free(&p->domains);
 }
@@ -300,7 +307,15 @@ static char *init_main_cf(const struct init_plan *p)
     str_appendf(s, "virtual_gid_maps = static:%ld\n", (long)p->gid);
     str_appendf(s, "\n# postmaster, abuse, hostmaster and MAILER-DAEMON of every domain, and\n"
                    "# the local root and postmaster, go to %s.\n", p->postmaster);
-    str_appendf(s, "virtual_alias_maps = texthash:%s/virtual\n", p->dir);
+    if (p->catchall != NULL) {
+        str_appendf(s, "# A sandbox: mail for every other domain goes to %s instead of\n"
+                       "# leaving the machine (%s/catchall).  `tern init --outbound`\n"
+                       "# makes an instance without it.\n", p->catchall, p->dir);
+        str_appendf(s, "virtual_alias_maps = texthash:%s/virtual, regexp:%s/catchall\n", p->dir,
+                    p->dir);
+    } else {
+        str_appendf(s, "virtual_alias_maps = texthash:%s/virtual\n", p->dir);
+    }
     str_appendf(s, "alias_maps = texthash:%s/aliases\n", p->dir);
     str_appendf(s, "alias_database = texthash:%s/aliases\n", p->dir);
     str_appendf(s, "\n# TLS: a self-signed certificate for %s made by `tern init`;\n"
@@ -424,24 +439,40 @@ static int init_users(const struct init_args *a, struct init_plan *p, struct ter
 static int init_aliases(const struct init_args *a, struct init_plan *p,
                         const struct tern_user *users)
 {
+    /* Mailboxes without a login are written in one go: the users file
+     * does not list them, so a second write would drop the first. */
+    struct tern_user boxes[2];
+    size_t nboxes = 0;
     char **existing = tern_users_list(p->dir);
-    int rc = 0;
     if (a->nusers > 0) {
         p->postmaster = xasprintf("%s@%s", users[0].local, users[0].domain);
     } else if (existing[0] != NULL) {
         p->postmaster = xstrdup(existing[0]);
     } else {
-        struct tern_user pm = {.local = xstrdup("postmaster"),
-                               .domain = xstrdup(p->domain),
-                               .no_login = true};
-        rc = tern_users_write(p->dir, &pm, 1, p->uid, p->gid, p->domains);
-        p->postmaster = xasprintf("%s@%s", pm.local, pm.domain);
+        boxes[nboxes++] = (struct tern_user){
+            .local = xstrdup("postmaster"), .domain = xstrdup(p->domain), .no_login = true};
+        p->postmaster = xasprintf("postmaster@%s", p->domain);
         p->postmaster_made = true;
-        tern_user_clear(&pm);
+    }
+    if (!a->outbound) {
+        p->catchall = xasprintf("catchall@%s", p->domain);
+        bool exists = false;
+        for (char **u = existing; *u != NULL; u++)
+            exists = exists || strcasecmp(*u, p->catchall) == 0;
+        if (!exists)
+            boxes[nboxes++] = (struct tern_user){
+                .local = xstrdup("catchall"), .domain = xstrdup(p->domain), .no_login = true};
     }
     cfg_list_free(&existing);
+    int rc = 0;
+    if (nboxes > 0)
+        rc = tern_users_write(p->dir, boxes, nboxes, p->uid, p->gid, p->domains);
+    for (size_t i = 0; i < nboxes; i++)
+        tern_user_clear(&boxes[i]);
     if (rc == 0)
         rc = tern_aliases_write(p->dir, p->postmaster, p->domains);
+    if (rc == 0 && p->catchall != NULL)
+        rc = tern_catchall_write(p->dir, p->catchall, p->domains, p->hostname);
     return rc;
 }
 
@@ -458,6 +489,9 @@ static void init_summary(const struct init_args *a, const struct init_plan *p,
     printf("  aliases    %s/virtual, %s/aliases: postmaster, abuse, ... -> %s%s\n", p->dir,
            p->dir, p->postmaster,
            p->postmaster_made ? " (a mailbox without login)" : "");
+    if (p->catchall != NULL)
+        printf("  sandbox    mail for other domains is caught in %s (--outbound: sent)\n",
+               p->catchall);
     printf("  daemons    %s\n", p->daemon_dir);
     printf("  mail_owner %s, domain %s\n", p->owner, p->domain);
     printf("services on 127.0.0.1:\n");

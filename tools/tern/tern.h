@@ -107,5 +107,8 @@ char **tern_users_list(const char *dir);
  * local root and postmaster, to target (aliases.c).
  */
 int tern_aliases_write(const char *dir, const char *target, const str_t *domains);
+/* DIR/catchall: the sandbox's regexp table sending other domains to target. */
+int tern_catchall_write(const char *dir, const char *target, const str_t *domains,
+                        const char *hostname);
 
 #endif
