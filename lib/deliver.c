@@ -332,3 +332,25 @@ void deliver_rcpt_relay(struct deliver_rcpt *r, const char *relay)
     if (relay != NULL && relay[0] != '\0')
         r->relay = xstrdup(relay);
 }
+
+void deliver_serve(stream_t *client, void (*handle)(struct deliver_request *req))
+{
+    for (;;) {
+        struct deliver_request req;
+        char *err = NULL;
+        int rc = deliver_request_read(client, &req, &err);
+        if (rc <= 0) {
+            if (rc < 0)
+                msg_warn("%s", err);
+            free(err);
+            return;
+        }
+        handle(&req);
+        rc = deliver_results_send(client, &req);
+        deliver_request_clear(&req);
+        if (rc < 0) {
+            msg_warn("cannot send delivery results to qmgr");
+            return;
+        }
+    }
+}

@@ -74,6 +74,13 @@ int deliver_results_read(stream_t *s, struct deliver_request *req, char **error_
 int deliver_request_read(stream_t *s, struct deliver_request *req, char **error_r);
 int deliver_results_send(stream_t *s, const struct deliver_request *req);
 
+/*
+ * The agent's side of a connection from qmgr: read requests until EOF,
+ * call handle() for each (it fills in every recipient's result), send the
+ * results.  Returns when qmgr closes or on a protocol or I/O error (logged).
+ */
+void deliver_serve(stream_t *client, void (*handle)(struct deliver_request *req));
+
 /* Say where a recipient's mail went (copied; NULL clears). */
 void deliver_rcpt_relay(struct deliver_rcpt *r, const char *relay);
 

@@ -77,24 +77,7 @@ static void local_service(stream_t *client, const char *service_name, void *ctx)
 {
     (void)service_name;
     (void)ctx;
-    for (;;) {
-        struct deliver_request req;
-        char *err = NULL;
-        int rc = deliver_request_read(client, &req, &err);
-        if (rc <= 0) {
-            if (rc < 0)
-                msg_warn("%s", err);
-            free(err);
-            return;
-        }
-        local_request(&req);
-        rc = deliver_results_send(client, &req);
-        deliver_request_clear(&req);
-        if (rc < 0) {
-            msg_warn("cannot send delivery results to qmgr");
-            return;
-        }
-    }
+    deliver_serve(client, local_request);
 }
 
 int main(int argc, char **argv)
