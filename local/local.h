@@ -120,6 +120,17 @@ void local_to_maildir(struct local_rcpt_state *st, const char *path, const struc
 void local_to_file(struct local_rcpt_state *st, const char *path, const struct local_id *id);
 void local_to_command(struct local_rcpt_state *st, const char *cmd, const struct local_id *id);
 
+/* Maildir delivery of one recipient of the message in qf (sender as
+ * given), for a helper process. */
+void local_maildir_job(const char *target, const char *rcpt, const char *sender, qfile_t *qf,
+                       struct local_outcome *o);
+
+/* local_helper.c: as root, deliver to the Maildir path as id through a
+ * long-lived child of that owner; false when none can be used (the
+ * caller then forks one for this delivery). */
+bool local_helper_maildir(const struct local_id *id, const struct local_rcpt_state *st,
+                          const char *path, struct local_outcome *out);
+
 /* local_forward.c: send st->fwd through cleanup. */
 void local_forward(struct local_rcpt_state *st);
 

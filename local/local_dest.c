@@ -1,7 +1,9 @@
 /*
  * local_dest.c - the three kinds of final destination, each written by a
  * child running as the destination's owner (local_child.c; Maildir and
- * file deliveries run in the agent itself when it is not root):
+ * file deliveries run in the agent itself when it is not root, and as
+ * root Maildir deliveries go to a long-lived child per owner,
+ * local_helper.c):
  *
  *   Maildir   lib/maildir.h; status 0 only after maildir_deliver_commit
  *             (fsync, rename into new/); a full disk defers; a message
@@ -40,15 +42,16 @@ static int local_maildir_write(void *ctx, const void *data, size_t len)
     return maildir_write(ctx, data, len);
 }
 
-static void local_maildir_child(void *ctx, struct local_outcome *o)
+/* Write the message for rcpt into the Maildir target; the result in o. */
+static void local_maildir_write_msg(const struct local_msg *m, const char *rcpt, const char *target,
+                                    struct local_outcome *o)
 {
-    struct local_job *j = ctx;
     struct maildir_opts opts = {.size_limit = (uint64_t)cfg_int("mailbox_size_limit")};
     maildir_delivery_t *d = NULL;
     char *err = NULL, *name = NULL;
-    int rc = maildir_deliver_begin(j->target, &opts, &d, &err);
+    int rc = maildir_deliver_begin(target, &opts, &d, &err);
     if (rc == MAILDIR_OK &&
-        local_write_message(j->st->msg, j->st->rcpt, false, local_maildir_write, d, &err) == -1) {
+        local_write_message(m, rcpt, false, local_maildir_write, d, &err) == -1) {
         maildir_deliver_abort(&d);
         local_outcome_set(o, DELIVER_TEMP, "4.3.0", "cannot read queue file: %s", err);
         free(err);
@@ -59,15 +62,29 @@ static void local_maildir_child(void *ctx, struct local_outcome *o)
         rc = maildir_deliver_commit(&d, &name, &err);
     }
     if (rc == MAILDIR_OK)
-        local_outcome_set(o, DELIVER_OK, "2.0.0", "delivered to maildir %s", j->target);
+        local_outcome_set(o, DELIVER_OK, "2.0.0", "delivered to maildir %s", target);
     else if (rc == MAILDIR_ETOOBIG)
-        local_outcome_set(o, DELIVER_PERM, "5.2.2", "cannot deliver to maildir %s: %s", j->target,
+        local_outcome_set(o, DELIVER_PERM, "5.2.2", "cannot deliver to maildir %s: %s", target,
                           err);
     else
-        local_outcome_set(o, DELIVER_TEMP, "4.2.0", "cannot deliver to maildir %s: %s", j->target,
+        local_outcome_set(o, DELIVER_TEMP, "4.2.0", "cannot deliver to maildir %s: %s", target,
                           err);
     free(name);
     free(err);
+}
+
+static void local_maildir_child(void *ctx, struct local_outcome *o)
+{
+    struct local_job *j = ctx;
+    local_maildir_write_msg(j->st->msg, j->st->rcpt, j->target, o);
+}
+
+void local_maildir_job(const char *target, const char *rcpt, const char *sender, qfile_t *qf,
+                       struct local_outcome *o)
+{
+    struct deliver_request req = {.sender = (char *)sender};
+    struct local_msg m = {.req = &req, .qf = qf};
+    local_maildir_write_msg(&m, rcpt, target, o);
 }
 
 void local_to_maildir(struct local_rcpt_state *st, const char *path, const struct local_id *id)
@@ -76,7 +93,8 @@ void local_to_maildir(struct local_rcpt_state *st, const char *path, const struc
     struct local_outcome o;
     char *key = xasprintf("maildir:%s", path);
     if (local_seen_add(st, key)) {
-        local_run_as(id, local_maildir_child, &j, &o);
+        if (!local_helper_maildir(id, st, path, &o))
+            local_run_as(id, local_maildir_child, &j, &o);
         local_note_outcome(st, &o);
         msg_info("%s: <%s>: %s", st->msg->req->queue_id, st->rcpt, o.text);
     }

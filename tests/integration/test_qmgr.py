@@ -657,7 +657,8 @@ class Real:
         self.dir = os.path.join(self.top, "i")
         base = 20000 + free_port() % 20000 // 1000 * 1000
         args = [TERN, "init", self.dir, "--port-base", str(base), "--domain", DOMAIN,
-                "--user", f"alice@{DOMAIN}:Secret-1"]
+                "--user", f"alice@{DOMAIN}:Secret-1",
+                "--outbound"]  # no sandbox catch-all: other domains route as configured
         if is_root():
             args += ["--mail-owner", ensure_test_user().pw_name]
         res = subprocess.run(args, capture_output=True, text=True, timeout=30)
