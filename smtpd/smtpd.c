@@ -51,6 +51,7 @@ static void smtpd_config_read(void)
         c->bare_lf = SMTPD_BARE_LF_REJECT;
     }
     c->ext = ADDR_EXT_SIZE | ADDR_EXT_8BITMIME | ADDR_EXT_DSN | (c->smtputf8 ? ADDR_EXT_SMTPUTF8 : 0);
+    smtpd_auth_config(c);
     if (c->line_limit < 512)
         c->line_limit = 512; /* RFC 5321 4.5.3.1.4: commands of 512 octets */
 }
@@ -334,6 +335,7 @@ static void smtpd_service(stream_t *client, const char *service, void *ctx)
     smtpd_reset(&s);
     free(s.rcpts);
     free(s.helo);
+    smtpd_auth_reset(&s);
     str_free(&s.line);
     smtpd_log_disconnect(&s);
 }

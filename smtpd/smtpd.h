@@ -3,7 +3,8 @@
  * between its parts: the session loop and replies (smtpd.c), the command
  * handlers (smtpd_cmd.c), message content and the hand-off to cleanup
  * (smtpd_data.c), the restriction lists (smtpd_check.c), client
- * network lists such as mynetworks (smtpd_net.c) and TLS (smtpd_tls.c).
+ * network lists such as mynetworks (smtpd_net.c), TLS (smtpd_tls.c) and
+ * SMTP AUTH (smtpd_auth.c).
  */
 #ifndef TERN_SMTPD_H
 #define TERN_SMTPD_H
@@ -37,6 +38,8 @@ struct smtpd_config {
     bool tls_wrapper;     /* smtpd_tls_wrappermode: TLS from the first byte */
     bool tls_received_header;
     int tls_loglevel;
+    bool sasl_enable;     /* smtpd_sasl_auth_enable */
+    bool tls_auth_only;   /* smtpd_tls_auth_only: no AUTH before TLS */
 };
 
 enum { SMTPD_BARE_LF_REJECT, SMTPD_BARE_LF_NORMALIZE };
@@ -58,6 +61,9 @@ struct smtpd_session {
     bool bare_lf_ok;        /* normalize bare LF for this client */
     char *helo;
     bool esmtp;
+    char *sasl_username;    /* authenticated user (authd's name), or NULL */
+    const char *sasl_method; /* "PLAIN" or "LOGIN" when authenticated */
+    long auth_failures;
     /* transaction */
     bool mail_given;
     struct addr_path sender;
@@ -115,10 +121,19 @@ bool smtpd_cmd_starttls(struct smtpd_session *s);
 bool smtpd_tls_wrapper_start(struct smtpd_session *s);
 /* The reply refusing MAIL before TLS at level encrypt, or NULL. */
 const char *smtpd_tls_mail_refusal(const struct smtpd_session *s);
-/* SMTP, ESMTP or ESMTPS, for cleanup and the Received: header. */
+/* SMTP, ESMTP, ESMTPS, ESMTPA or ESMTPSA, for cleanup and Received:. */
 const char *smtpd_tls_protocol(const struct smtpd_session *s);
 /* "TLSv1.3 with cipher ... (256/256 bits)" if it goes in Received:, else NULL. */
 char *smtpd_tls_received_info(const struct smtpd_session *s);
+
+/*
+ * smtpd_auth.c: SMTP AUTH (RFC 4954).  smtpd_auth_offer says whether EHLO
+ * lists AUTH now; smtpd_auth_reset forgets the login (STARTTLS, end).
+ */
+void smtpd_auth_config(struct smtpd_config *c);
+bool smtpd_auth_offer(const struct smtpd_session *s);
+bool smtpd_cmd_auth(struct smtpd_session *s, const struct smtp_cmd *cmd);
+void smtpd_auth_reset(struct smtpd_session *s);
 
 /* smtpd_net.c: client address lists (mynetworks and the like). */
 typedef struct smtpd_netlist smtpd_netlist_t;

@@ -12,6 +12,10 @@
  * local, virtual and relay domains are ours, and an address with
  * sender-specified routing (%, !, a quoted '@', a source route) is never
  * ours unless allow_untrusted_routing is set.
+ *
+ * SMTP AUTH: permit_sasl_authenticated matches a session that logged in;
+ * reject_sender_login_mismatch (and its authenticated/unauthenticated
+ * halves) compares the envelope sender with smtpd_sender_login_maps.
  */
 #include "smtpd.h"
 
@@ -287,6 +291,76 @@ static enum smtpd_verdict smtpd_unlisted_recipient(struct smtpd_ctx *c)
                                              : "User unknown in virtual mailbox table");
 }
 
+/* ---- sender login maps (SMTP AUTH) --------------------------------------- */
+
+/*
+ * The owners of sender (smtpd_sender_login_maps: the address, then
+ * @domain; the first table that knows either decides).  1 found (*owners_r
+ * malloc'ed), 0 not found, -1 lookup error.
+ */
+static int smtpd_sender_owners(const char *sender, char **owners_r)
+{
+    char **maps = cfg_list("smtpd_sender_login_maps");
+    const char *at = strrchr(sender, '@');
+    int rc = 0;
+    for (size_t i = 0; maps[i] != NULL && rc == 0; i++) {
+        dict_t *d = smtpd_table(maps[i]);
+        const char *value;
+        if (d == NULL)
+            rc = -1;
+        else if ((rc = dict_lookup(d, sender, &value)) == 0 && at != NULL && at[1] != '\0')
+            rc = dict_lookup(d, at, &value);
+        if (rc > 0)
+            *owners_r = xstrdup(value);
+    }
+    cfg_list_free(&maps);
+    return rc < 0 ? -1 : rc;
+}
+
+/* Whether login is one of the names in owners (commas or spaces between). */
+static bool smtpd_login_listed(const char *owners, const char *login)
+{
+    size_t n = strlen(login);
+    for (const char *p = owners; *p != '\0';) {
+        p += strspn(p, ", \t");
+        size_t len = strcspn(p, ", \t");
+        if (len == n && strncasecmp(p, login, n) == 0)
+            return true;
+        p += len;
+    }
+    return false;
+}
+
+/*
+ * reject_sender_login_mismatch and its halves: an authenticated client
+ * may only use senders that the maps give to its login name; a client
+ * that did not log in may not use a sender that belongs to someone.
+ */
+static enum smtpd_verdict smtpd_login_mismatch(struct smtpd_ctx *c, bool authenticated,
+                                               bool unauthenticated)
+{
+    struct smtpd_session *s = c->s;
+    if (!s->mail_given || s->sender.null_sender)
+        return V_DUNNO;
+    const char *login = s->sasl_username;
+    if ((login != NULL && !authenticated) || (login == NULL && !unauthenticated))
+        return V_DUNNO;
+    char *owners = NULL;
+    int rc = smtpd_sender_owners(s->sender.addr, &owners);
+    if (rc < 0)
+        return smtpd_temp_error(c, s->sender.addr);
+    enum smtpd_verdict v = V_DUNNO;
+    if (login != NULL && (rc == 0 || !smtpd_login_listed(owners, login))) {
+        char *text = xasprintf("not owned by user %s", login);
+        v = smtpd_reject(c, 553, "5.7.1", s->sender.addr, "Sender address", text);
+        free(text);
+    }
+    else if (login == NULL && rc > 0)
+        v = smtpd_reject(c, 553, "5.7.1", s->sender.addr, "Sender address", "not logged in");
+    free(owners);
+    return v;
+}
+
 /* ---- syntax checks ------------------------------------------------------- */
 
 static enum smtpd_verdict smtpd_non_fqdn(struct smtpd_ctx *c, const struct addr_path *p,
@@ -365,7 +439,13 @@ static enum smtpd_verdict smtpd_restriction(struct smtpd_ctx *c, const char *nam
     if (strcasecmp(name, "permit_mynetworks") == 0)
         return s->in_mynetworks ? V_PERMIT : V_DUNNO;
     if (strcasecmp(name, "permit_sasl_authenticated") == 0)
-        return V_DUNNO; /* no AUTH yet */
+        return s->sasl_username != NULL ? V_PERMIT : V_DUNNO;
+    if (strcasecmp(name, "reject_sender_login_mismatch") == 0)
+        return smtpd_login_mismatch(c, true, true);
+    if (strcasecmp(name, "reject_authenticated_sender_login_mismatch") == 0)
+        return smtpd_login_mismatch(c, true, false);
+    if (strcasecmp(name, "reject_unauthenticated_sender_login_mismatch") == 0)
+        return smtpd_login_mismatch(c, false, true);
     if (strcasecmp(name, "reject_unauth_destination") == 0)
         return smtpd_unauth_destination(c, false, false);
     if (strcasecmp(name, "defer_unauth_destination") == 0)

@@ -1,13 +1,14 @@
 /*
  * smtpd_cmd.c - the SMTP server's command handlers other than DATA and
  * BDAT: EHLO, HELO, MAIL, RCPT, RSET, NOOP, QUIT, VRFY, HELP, the
- * refusals of EXPN, ETRN and AUTH (not offered yet); STARTTLS is in
- * smtpd_tls.c.
+ * refusal of EXPN and ETRN; STARTTLS is in smtpd_tls.c, AUTH in
+ * smtpd_auth.c.
  */
 #include "smtpd.h"
 
 #include "log.h"
 #include "mem.h"
+#include "sasl.h"
 
 /* RFC 5321 4.1.4: NOOP, RSET, VRFY, HELP are cheap to send and add up. */
 static void smtpd_junk(struct smtpd_session *s)
@@ -43,6 +44,8 @@ static bool smtpd_cmd_helo(struct smtpd_session *s, const struct smtp_cmd *cmd, 
         (void)stream_puts(c, "250-VRFY\r\n");
     if (smtpd_tls_offer(s))
         (void)stream_puts(c, "250-STARTTLS\r\n");
+    if (smtpd_auth_offer(s))
+        (void)stream_printf(c, "250-AUTH %s\r\n", sasl_mech_list());
     (void)stream_puts(c, "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n");
     if (s->cfg->smtputf8)
         (void)stream_puts(c, "250-SMTPUTF8\r\n");
@@ -211,9 +214,6 @@ static bool smtpd_cmd_simple(struct smtpd_session *s, const struct smtp_cmd *cmd
         smtpd_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP VRFY HELP "
                        "QUIT; see RFC 5321");
         return true;
-    case SMTP_VERB_AUTH:
-        smtpd_reply(s, "503 5.5.1 Error: authentication not enabled");
-        return false;
     default:
         smtpd_reply(s, "502 5.5.1 Error: command not implemented");
         return false;
@@ -244,6 +244,8 @@ bool smtpd_cmd_dispatch(struct smtpd_session *s, const struct smtp_cmd *cmd)
         return smtpd_cmd_vrfy(s);
     case SMTP_VERB_STARTTLS:
         return smtpd_cmd_starttls(s);
+    case SMTP_VERB_AUTH:
+        return smtpd_cmd_auth(s, cmd);
     default:
         return smtpd_cmd_simple(s, cmd);
     }

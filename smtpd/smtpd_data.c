@@ -44,6 +44,8 @@ static cleanup_t *smtpd_cleanup_open(struct smtpd_session *s)
         .client_port = s->port,
         .helo_name = s->helo,
         .protocol = smtpd_tls_protocol(s),
+        .sasl_method = s->sasl_method,
+        .sasl_username = s->sasl_username,
         .tls_info = tls_info,
         .envid = s->mopts.envid,
         .ret = s->mopts.ret == ADDR_RET_FULL   ? "FULL"
@@ -72,7 +74,11 @@ static bool smtpd_cleanup_finish(struct smtpd_session *s, cleanup_t **hp)
     struct cleanup_result res;
     cleanup_finish(hp, &res);
     if (res.status == CLEANUP_STAT_OK) {
-        msg_info("%s: client=%s", res.queue_id, s->namaddr);
+        if (s->sasl_username != NULL)
+            msg_info("%s: client=%s, sasl_method=%s, sasl_username=%s", res.queue_id,
+                     s->namaddr, s->sasl_method, s->sasl_username);
+        else
+            msg_info("%s: client=%s", res.queue_id, s->namaddr);
         smtpd_reply(s, "250 2.0.0 Ok: queued as %s", res.queue_id);
         return true;
     }

@@ -122,6 +122,7 @@ bool smtpd_cmd_starttls(struct smtpd_session *s)
     smtpd_reset(s);
     xfree(s->helo);
     s->esmtp = false;
+    smtpd_auth_reset(s);
     return true;
 }
 
@@ -129,6 +130,8 @@ const char *smtpd_tls_protocol(const struct smtpd_session *s)
 {
     if (!s->esmtp)
         return "SMTP";
+    if (s->sasl_username != NULL)
+        return tls_active(s->client) ? "ESMTPSA" : "ESMTPA";
     return tls_active(s->client) ? "ESMTPS" : "ESMTP";
 }
 
