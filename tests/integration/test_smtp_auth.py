@@ -1,0 +1,356 @@
+"""Integration tests for SMTP AUTH (RFC 4954) in smtpd.
+
+Each instance is made by `tern init --user ...` so submission listens on
+N+587 (STARTTLS required, AUTH only over TLS) and smtps on N+465 (TLS
+from the first byte), both relaying only for logged-in users who use
+their own envelope senders (DIR/sender_logins).  authd's failure delays
+are shortened so that their growth shows in a few seconds.  Clients:
+Python smtplib (starttls, SMTP_SSL, login with PLAIN and LOGIN, raw
+docmd exchanges) and swaks --auth.
+"""
+
+import base64
+import os
+import random
+import shutil
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import BUILD, SANITIZER_MARKS, ensure_test_user, is_root, wait_for
+
+TERN = os.path.join(BUILD, "bin", "tern")
+MASTER = os.path.join(BUILD, "libexec", "master")
+DOMAIN = "example.test"
+PASSWORDS = {"alice": "Secret-1", "bob": "Bob-pass-2"}
+ALICE = f"alice@{DOMAIN}"
+BOB = f"bob@{DOMAIN}"
+
+for _need in ("smtpd", "authd", "master", "cleanup"):
+    if not os.path.exists(os.path.join(BUILD, "libexec", _need)):
+        pytest.skip(f"{_need} is not built", allow_module_level=True)
+
+AUTHD_FAST = {
+    "auth_failure_delay": "1s",
+    "auth_failure_max_delay": "4s",
+    "auth_failure_limit": "10",
+}
+
+
+def free_base():
+    for _ in range(50):
+        base = random.randrange(20000, 60000, 1000)
+        try:
+            for off in (25, 110, 143, 465, 587, 993, 995):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", base + off))
+            return base
+        except OSError:
+            continue
+    pytest.skip("no free port range")
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+class AuthInst:
+    def __init__(self):
+        self.top = tempfile.mkdtemp(prefix="tern-auth-")
+        os.chmod(self.top, 0o755)
+        self.dir = os.path.join(self.top, "i")
+        self.base = free_base()
+        args = [TERN, "init", self.dir, "--port-base", str(self.base), "--domain", DOMAIN]
+        for u, p in PASSWORDS.items():
+            args += ["--user", f"{u}:{p}"]
+        if is_root():
+            args += ["--mail-owner", ensure_test_user().pw_name]
+        res = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+        self.sub = self.base + 587
+        self.smtps = self.base + 465
+        self.log = os.path.join(self.dir, "log", "tern.log")
+        self.out = os.path.join(self.top, "master.out")
+        with open(os.path.join(self.dir, "main.cf"), "a") as f:
+            for k, v in AUTHD_FAST.items():
+                f.write(f"{k} = {v}\n")
+        self.proc = None
+
+    def start(self):
+        with open(self.out, "ab") as out:
+            self.proc = subprocess.Popen([MASTER, "-c", self.dir, "-f"], stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=subprocess.STDOUT)
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", self.sub), timeout=1).close()
+                return True
+            except OSError:
+                return self.proc.poll() is not None
+        assert wait_for(up, 15)
+        assert self.proc.poll() is None, self.text(self.out)
+        return self
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    @staticmethod
+    def text(path):
+        try:
+            with open(path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def log_text(self):
+        return self.text(self.log)
+
+    def sanitizer_report(self):
+        text = self.text(self.out) + self.log_text()
+        return [line for line in text.splitlines() if any(m in line for m in SANITIZER_MARKS)]
+
+    def tls_ctx(self):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.dir, "tls", "cert.pem"))
+        ctx.check_hostname = False
+        return ctx
+
+    def submission(self, tls=True):
+        c = smtplib.SMTP("127.0.0.1", self.sub, timeout=30)
+        c.ehlo("client.example")
+        if tls:
+            c.starttls(context=self.tls_ctx())
+            c.ehlo("client.example")
+        return c
+
+    def maildir_files(self, user="alice"):
+        md = os.path.join(self.dir, "mail", DOMAIN, user)
+        out = []
+        for sub in ("new", "cur"):
+            p = os.path.join(md, sub)
+            if os.path.isdir(p):
+                out += [os.path.join(p, n) for n in os.listdir(p)]
+        return out
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.top, ignore_errors=True)
+
+
+@pytest.fixture
+def make_inst():
+    made = []
+
+    def make():
+        inst = AuthInst()
+        made.append(inst)
+        return inst.start()
+
+    yield make
+    reports = []
+    for inst in made:
+        inst.stop()
+        reports += inst.sanitizer_report()
+        inst.cleanup()
+    assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+
+
+@pytest.fixture(scope="module")
+def shared():
+    inst = AuthInst().start()
+    yield inst
+    inst.stop()
+    reports = inst.sanitizer_report()
+    inst.cleanup()
+    assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+
+
+def relay_one(c, sender=ALICE, rcpt="someone@remote.test"):
+    code, msg = c.mail(sender)
+    assert code == 250, msg
+    code, msg = c.rcpt(rcpt)
+    assert code == 250, msg
+    code, msg = c.data(f"From: <{sender}>\r\nTo: <{rcpt}>\r\nSubject: auth test\r\n\r\nhello\r\n")
+    assert code == 250 and b"queued as" in msg, msg
+    return msg.decode().split()[-1]
+
+
+def test_auth_offered_only_after_starttls(shared):
+    c = shared.submission(tls=False)
+    assert not c.has_extn("auth")
+    code, msg = c.docmd("AUTH", "PLAIN " + b64(f"\0{ALICE}\0{PASSWORDS['alice']}"))
+    assert code == 538 and b"5.7.11" in msg, (code, msg)
+    c.starttls(context=shared.tls_ctx())
+    c.ehlo("client.example")
+    assert c.has_extn("auth")
+    assert c.esmtp_features["auth"].split() == ["PLAIN", "LOGIN"]
+    c.quit()
+
+
+def test_plain_initial_response_relays(shared):
+    c = shared.submission()
+    code, msg = c.docmd("AUTH", "PLAIN " + b64(f"\0{ALICE}\0{PASSWORDS['alice']}"))
+    assert (code, msg) == (235, b"2.7.0 Authentication successful")
+    qid = relay_one(c)
+    c.quit()
+    assert wait_for(lambda: f"{qid}: client=unknown[127.0.0.1], sasl_method=PLAIN, "
+                            f"sasl_username={ALICE}" in shared.log_text(), 10)
+
+
+def test_plain_continuation_and_login(shared):
+    c = shared.submission()
+    code, msg = c.docmd("AUTH", "PLAIN")
+    assert code == 334 and msg == b"", (code, msg)
+    code, msg = c.docmd(b64(f"\0{ALICE}\0{PASSWORDS['alice']}"))
+    assert code == 235, msg
+    relay_one(c)
+    c.quit()
+    c = shared.submission()
+    c.login(BOB, PASSWORDS["bob"])  # smtplib prefers PLAIN; force LOGIN below
+    c.quit()
+    c = shared.submission()
+    code, msg = c.docmd("AUTH", "LOGIN")
+    assert code == 334 and base64.b64decode(msg) == b"Username:", msg
+    code, msg = c.docmd(b64(BOB))
+    assert code == 334 and base64.b64decode(msg) == b"Password:", msg
+    code, msg = c.docmd(b64(PASSWORDS["bob"]))
+    assert code == 235, msg
+    relay_one(c, sender=BOB)
+    c.quit()
+
+
+def test_smtplib_login_mechanisms(shared):
+    for mech in ("auth_plain", "auth_login"):
+        c = shared.submission()
+        c.user, c.password = ALICE, PASSWORDS["alice"]
+        code, msg = c.auth(mech.split("_")[1].upper(), getattr(c, mech),
+                           initial_response_ok=(mech == "auth_plain"))
+        assert code == 235, (mech, msg)
+        relay_one(c)
+        c.quit()
+
+
+def test_protocol_errors(shared):
+    c = shared.submission()
+    code, msg = c.docmd("AUTH", "PLAIN")
+    assert code == 334
+    code, msg = c.docmd("*")
+    assert code == 501 and msg.startswith(b"5.7.0"), msg
+    code, msg = c.docmd("AUTH", "PLAIN !!notbase64")
+    assert code == 501 and msg.startswith(b"5.5.2"), msg
+    code, msg = c.docmd("AUTH", "CRAM-MD5")
+    assert code == 504, msg
+    code, msg = c.mail(ALICE)
+    assert code == 250
+    code, msg = c.docmd("AUTH", "PLAIN " + b64(f"\0{ALICE}\0{PASSWORDS['alice']}"))
+    assert code == 503, msg
+    c.rset()
+    # An authorization identity other than the login is refused.
+    code, msg = c.docmd("AUTH", "PLAIN " + b64(f"{BOB}\0{ALICE}\0{PASSWORDS['alice']}"))
+    assert code == 535, msg
+    code, msg = c.docmd("AUTH", "PLAIN " + b64(f"{ALICE}\0{ALICE}\0{PASSWORDS['alice']}"))
+    assert code == 235, msg
+    code, msg = c.docmd("AUTH", "PLAIN " + b64(f"\0{ALICE}\0{PASSWORDS['alice']}"))
+    assert code == 503 and msg.startswith(b"5.5.1"), msg
+    # MAIL FROM AUTH= is accepted once AUTH is offered.
+    code, msg = c.docmd("MAIL", f"FROM:<{ALICE}> AUTH=<>")
+    assert code == 250, msg
+    c.quit()
+
+
+def test_sender_not_owned_rejected(shared):
+    c = shared.submission()
+    c.login(ALICE, PASSWORDS["alice"])
+    code, msg = c.mail(BOB)
+    assert code == 250
+    code, msg = c.rcpt("someone@remote.test")
+    assert code == 553 and msg.startswith(b"5.7.1"), msg
+    assert b"not owned by user" in msg
+    c.quit()
+
+
+def test_unauthenticated_cannot_relay(shared):
+    c = shared.submission()
+    code, msg = c.mail("stranger@remote.test")
+    assert code == 250
+    code, msg = c.rcpt("someone@remote.test")
+    assert code in (454, 554), (code, msg)
+    c.quit()
+
+
+def test_received_header_esmtpsa(shared):
+    before = set(shared.maildir_files("alice"))
+    c = shared.submission()
+    c.login(BOB, PASSWORDS["bob"])
+    relay_one(c, sender=BOB, rcpt=ALICE)
+    c.quit()
+    assert wait_for(lambda: set(shared.maildir_files("alice")) - before, 15)
+    (path,) = set(shared.maildir_files("alice")) - before
+    with open(path, errors="replace") as f:
+        text = f.read()
+    assert " with ESMTPSA id " in text, text
+
+
+def test_smtps_login(shared):
+    with smtplib.SMTP_SSL("127.0.0.1", shared.smtps, timeout=30,
+                          context=shared.tls_ctx()) as c:
+        c.ehlo("client.example")
+        assert c.has_extn("auth")
+        c.login(ALICE, PASSWORDS["alice"])
+        relay_one(c)
+    with smtplib.SMTP_SSL("127.0.0.1", shared.smtps, timeout=30,
+                          context=shared.tls_ctx()) as c:
+        c.ehlo("client.example")
+        # Without a login: a user's own address is refused, any other cannot relay.
+        code, msg = c.mail(ALICE)
+        code, msg = c.rcpt("someone@remote.test")
+        assert code == 553 and b"not logged in" in msg, (code, msg)
+        c.rset()
+        code, msg = c.mail("stranger@remote.test")
+        code, msg = c.rcpt("someone@remote.test")
+        assert code in (454, 554), (code, msg)
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks not installed")
+@pytest.mark.parametrize("mode", ["587", "465"])
+def test_swaks_auth(shared, mode):
+    port = ["--port", str(shared.sub), "--tls"] if mode == "587" else \
+        ["--port", str(shared.smtps), "--tls-on-connect"]
+    res = subprocess.run(["swaks", "--server", "127.0.0.1", *port, "--from", ALICE,
+                          "--to", "someone@remote.test", "--auth", "PLAIN",
+                          "--auth-user", ALICE, "--auth-password", PASSWORDS["alice"],
+                          "--helo", "client.example"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "235 2.7.0 Authentication successful" in res.stdout
+    assert "queued as" in res.stdout
+
+
+def test_wrong_password_delays_then_disconnects(make_inst):
+    inst = make_inst()
+    c = inst.submission()
+    took = []
+    for _ in range(2):
+        t0 = time.monotonic()
+        code, msg = c.docmd("AUTH", "PLAIN " + b64(f"\0{ALICE}\0Hunter-xyz9"))
+        took.append(time.monotonic() - t0)
+        assert code == 535 and msg.startswith(b"5.7.8"), (code, msg)
+    assert took[0] >= 0.9 and took[1] >= 1.9 and took[1] > took[0], took
+    code, msg = c.docmd("AUTH", "PLAIN " + b64(f"\0{ALICE}\0Hunter-xyz9"))
+    assert code == 421, (code, msg)
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        c.noop()
+    assert "authentication failed" in inst.log_text()
+    assert "Hunter-xyz9" not in inst.log_text()
