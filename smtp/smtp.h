@@ -5,7 +5,8 @@
  *
  * The delivery of one request (smtp.c) walks the destination's addresses
  * in order (smtp_dest.c), opens a session to each in turn (smtp_session.c:
- * connect, greeting, EHLO/HELO, where STARTTLS will slot in), runs one
+ * connect, greeting, EHLO/HELO, STARTTLS (smtp_tls.c), AUTH
+ * (smtp_sasl.c)), runs one
  * mail transaction (smtp_trans.c) and streams the content (smtp_body.c).
  * A recipient whose result is final (2xx, 5xx) is done; a 4xx result
  * stays open for the next address and is reported only when no address
@@ -23,6 +24,7 @@
 #include "smtp_reply.h"
 #include "str.h"
 #include "stream.h"
+#include "tls.h"
 
 /* One address to try: the host it belongs to and where to connect. */
 struct smtp_addr {
@@ -64,6 +66,7 @@ struct smtp_session {
     char *host_label; /* "host[addr]" as in "host X said: ..." */
     unsigned features;
     uint64_t size_limit; /* SIZE value, 0 = none given */
+    char *auth_mechs;    /* the AUTH mechanisms offered, or NULL */
     struct smtp_reply reply;
     int64_t idle_since_ms; /* when the last transaction ended */
     bool broken;           /* the connection cannot be used again */
@@ -73,11 +76,11 @@ struct smtp_session {
 struct smtp_msg {
     struct deliver_request *req;
     qfile_t *qf;
-    uint64_t size;  /* content bytes as stored (LF line ends) */
-    bool eight_bit; /* content has bytes >= 0x80 */
-    bool mime_text; /* a plain text body QP conversion can handle */
-    bool smtputf8;  /* needs SMTPUTF8 (requested, or UTF-8 addresses) */
-    bool *done;     /* per recipient: result is final */
+    uint64_t size;     /* content bytes as stored (LF line ends) */
+    bool eight_bit;    /* content has bytes >= 0x80 */
+    bool mime_text;    /* a plain text body QP conversion can handle */
+    bool smtputf8;     /* needs SMTPUTF8 (requested, or UTF-8 addresses) */
+    bool *done;        /* per recipient: result is final */
     const char *relay; /* the session's "host[addr]:port" while one is open */
 };
 
@@ -99,6 +102,8 @@ int smtp_nexthop_parse(const char *nexthop, char **host_r, unsigned *port_r, boo
 /* Connect and say hello: 0 and *sp, or -1 with f set (try the next address). */
 int smtp_session_open(const struct smtp_addr *a, const char *nexthop, struct smtp_session **sp,
                       struct smtp_fail *f);
+/* EHLO, or HELO when EHLO is refused (features updated); 0 or -1 with f. */
+int smtp_session_ehlo(struct smtp_session *ss, struct smtp_fail *f);
 /* QUIT (when the connection is fine) and free. */
 void smtp_session_close(struct smtp_session **sp);
 /* Send one command line (CRLF added) into the output buffer. */
@@ -112,6 +117,28 @@ void smtp_session_said(struct smtp_session *ss, str_t *out, const char *command)
 struct smtp_session *smtp_cache_get(const char *nexthop);
 void smtp_cache_put(struct smtp_session **sp);
 void smtp_cache_expire(bool all);
+
+/* smtp_tls.c: the TLS policy of a next hop and STARTTLS. */
+struct smtp_tls_policy {
+    enum tls_level level;
+    char *match;     /* the name the certificate must carry, or NULL */
+    char *protocols; /* protocol list, or NULL: from the parameters */
+};
+/* 0, or -1 with f set (bad policy, table error). */
+int smtp_tls_policy_get(const char *nexthop, struct smtp_tls_policy *p, struct smtp_fail *f);
+void smtp_tls_policy_free(struct smtp_tls_policy *p);
+#define SMTP_TLS_RETRY_PLAIN 1
+/*
+ * STARTTLS as the level asks, then EHLO again: 0 (TLS, or plaintext
+ * where the level allows it), -1 with f set, or SMTP_TLS_RETRY_PLAIN
+ * (level may, the handshake failed: connect again without TLS).
+ */
+int smtp_tls_start(struct smtp_session *ss, const struct smtp_addr *a,
+                   const struct smtp_tls_policy *p, struct smtp_fail *f);
+void smtp_tls_cleanup(void);
+
+/* smtp_sasl.c: AUTH to the next hop when configured; 0 or -1 with f set. */
+int smtp_sasl_auth(struct smtp_session *ss, const struct smtp_addr *a, struct smtp_fail *f);
 
 /* smtp_trans.c: one transaction; results into msg->req, done[] updated. */
 void smtp_trans_run(struct smtp_session *ss, struct smtp_msg *msg);

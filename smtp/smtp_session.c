@@ -6,8 +6,9 @@
  * smtp_connection_cache_time_limit seconds and reused (after an RSET
  * that proves it still works) for the next request to the same next hop.
  *
- * STARTTLS and AUTH slot in after smtp_session_ehlo(): the TLS layer is
- * pushed under the stream with stream_set_layer() and EHLO is sent again.
+ * After EHLO come STARTTLS (smtp_tls.c, which sends EHLO again over TLS)
+ * and AUTH (smtp_sasl.c).  When a handshake at level may fails, the
+ * address is tried once more in plaintext.
  */
 #include "smtp.h"
 
@@ -137,6 +138,9 @@ static void features_parse(struct smtp_session *ss)
     };
     const char *args;
     ss->features = SMTP_FEAT_ESMTP;
+    xfree(ss->auth_mechs);
+    if (smtp_reply_ehlo_has(&ss->reply, "AUTH", &args))
+        ss->auth_mechs = xstrdup(args);
     for (size_t i = 0; i < N_ELEMENTS(table); i++)
         if (smtp_reply_ehlo_has(&ss->reply, table[i].name, NULL))
             ss->features |= table[i].bit;
@@ -146,8 +150,7 @@ static void features_parse(struct smtp_session *ss)
     }
 }
 
-/* EHLO, or HELO when EHLO is refused; 0 or -1 with f set. */
-static int session_ehlo(struct smtp_session *ss, struct smtp_fail *f)
+int smtp_session_ehlo(struct smtp_session *ss, struct smtp_fail *f)
 {
     const char *helo = cfg_str("smtp_helo_name");
     smtp_session_cmd(ss, "EHLO %s", helo);
@@ -162,6 +165,7 @@ static int session_ehlo(struct smtp_session *ss, struct smtp_fail *f)
         return -1;
     if (smtp_reply_class(&ss->reply) == 2) {
         ss->features = 0;
+        xfree(ss->auth_mechs);
         return 0;
     }
     fail_reply(ss, f, "HELO");
@@ -177,12 +181,15 @@ static void session_free(struct smtp_session **sp)
     free(ss->nexthop);
     free(ss->label);
     free(ss->host_label);
+    free(ss->auth_mechs);
     smtp_reply_clear(&ss->reply);
     xfree(*sp);
 }
 
-int smtp_session_open(const struct smtp_addr *a, const char *nexthop, struct smtp_session **sp,
-                      struct smtp_fail *f)
+/* One connection: greeting, EHLO, TLS unless plain, AUTH; see smtp_tls_start. */
+static int session_open_once(const struct smtp_addr *a, const char *nexthop,
+                             const struct smtp_tls_policy *pol, bool plain,
+                             struct smtp_session **sp, struct smtp_fail *f)
 {
     *sp = NULL;
     char *label = xasprintf("%s[%s]:%u", a->host, a->text, a->port);
@@ -211,13 +218,35 @@ int smtp_session_open(const struct smtp_addr *a, const char *nexthop, struct smt
         rc = -1;
     }
     if (rc == 0)
-        rc = session_ehlo(ss, f);
-    if (rc < 0) {
+        rc = smtp_session_ehlo(ss, f);
+    if (rc == 0 && !plain)
+        rc = smtp_tls_start(ss, a, pol, f);
+    if (rc == 0)
+        rc = smtp_sasl_auth(ss, a, f);
+    if (rc != 0) {
         smtp_session_close(&ss);
-        return -1;
+        return rc;
     }
     *sp = ss;
     return 0;
+}
+
+int smtp_session_open(const struct smtp_addr *a, const char *nexthop, struct smtp_session **sp,
+                      struct smtp_fail *f)
+{
+    struct smtp_tls_policy pol;
+    *sp = NULL;
+    if (smtp_tls_policy_get(nexthop, &pol, f) < 0)
+        return -1;
+    int rc = session_open_once(a, nexthop, &pol, false, sp, f);
+    if (rc == SMTP_TLS_RETRY_PLAIN) {
+        msg_info("%s[%s]:%u: TLS handshake failed, trying again without TLS", a->host, a->text,
+                 a->port);
+        smtp_fail_reset(f);
+        rc = session_open_once(a, nexthop, &pol, true, sp, f);
+    }
+    smtp_tls_policy_free(&pol);
+    return rc < 0 ? -1 : 0;
 }
 
 void smtp_session_close(struct smtp_session **sp)
