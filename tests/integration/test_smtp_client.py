@@ -73,8 +73,10 @@ class Tern:
         self.dir = os.path.join(self.top, "i")
         base = port_base(addr)
         self.port = base + 25
+        # --outbound: these instances send other domains' mail out for real
+        # (a sandbox instance would catch it in its catchall mailbox).
         args = [TERN, "init", self.dir, "--port-base", str(base), "--domain", domain,
-                "--user", f"alice@{domain}:Secret-1"]
+                "--user", f"alice@{domain}:Secret-1", "--outbound"]
         if is_root():
             args += ["--mail-owner", ensure_test_user().pw_name]
         res = subprocess.run(args, capture_output=True, text=True, timeout=30)

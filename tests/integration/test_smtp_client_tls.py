@@ -25,17 +25,14 @@ import test_smtp_client
 from test_smtp_client import MSG, peer, terns  # noqa: F401 (fixtures)
 
 USER, PASSWORD = "relayuser", "S3cret:pass"
-# tern init instances are sandboxes (a catch-all regexp in
-# virtual_alias_maps); A must really send out.
-OUTBOUND = "virtual_alias_maps = texthash:$DIR/virtual\n"
 
 
 def sender_a(terns, nexthop, extra="", policy=None):
     """A routing peer.test and b.test to nexthop; policy: smtp_tls_policy_maps text."""
     if policy is None:
-        return test_smtp_client.sender_a(terns, nexthop, OUTBOUND + extra)
+        return test_smtp_client.sender_a(terns, nexthop, extra)
     return terns("a.test", "127.0.0.2",
-                 OUTBOUND + "transport_maps = texthash:$DIR/transport\n"
+                 "transport_maps = texthash:$DIR/transport\n"
                  "smtp_tls_policy_maps = texthash:$DIR/tls_policy\n" + extra,
                  {"transport": f"peer.test smtp:{nexthop}\nb.test smtp:{nexthop}\n",
                   "tls_policy": policy})
@@ -189,7 +186,7 @@ def b_cert(b):
 def sasl_a(terns, p, extra=""):
     """A with relayhost = the peer and credentials for it."""
     return terns("a.test", "127.0.0.2",
-                 OUTBOUND + f"relayhost = {p.nexthop}\nsmtp_sasl_auth_enable = yes\n"
+                 f"relayhost = {p.nexthop}\nsmtp_sasl_auth_enable = yes\n"
                  "smtp_sasl_password_maps = texthash:$DIR/sasl_passwd\n"
                  "smtp_tls_loglevel = 1\n" + extra,
                  {"sasl_passwd": f"{p.nexthop} {USER}:{PASSWORD}\n"})
@@ -296,7 +293,7 @@ def test_auth_login_when_only_login(terns, tlspeer):
 def test_auth_wrong_password_defers(terns, tlspeer):
     p = tlspeer()
     a = terns("a.test", "127.0.0.2",
-              OUTBOUND + f"relayhost = {p.nexthop}\nsmtp_sasl_auth_enable = yes\n"
+              f"relayhost = {p.nexthop}\nsmtp_sasl_auth_enable = yes\n"
               "smtp_sasl_password_maps = texthash:$DIR/sasl_passwd\n"
               "smtp_tls_security_level = may\n",
               {"sasl_passwd": f"{p.nexthop} {USER}:wrong-password\n"})
