@@ -164,29 +164,18 @@ static void smtp_request(struct deliver_request *req)
     qfile_close(&msg.qf);
 }
 
+/* One request from qmgr: deliver, then keep the reasons within the protocol's bounds. */
+static void smtp_handle(struct deliver_request *req)
+{
+    smtp_request(req);
+    reasons_bound(req);
+}
+
 static void smtp_service(stream_t *client, const char *service_name, void *ctx)
 {
     (void)service_name;
     (void)ctx;
-    for (;;) {
-        struct deliver_request req;
-        char *err = NULL;
-        int rc = deliver_request_read(client, &req, &err);
-        if (rc <= 0) {
-            if (rc < 0)
-                msg_warn("%s", err);
-            free(err);
-            return;
-        }
-        smtp_request(&req);
-        reasons_bound(&req);
-        rc = deliver_results_send(client, &req);
-        deliver_request_clear(&req);
-        if (rc < 0) {
-            msg_warn("cannot send delivery results to qmgr");
-            return;
-        }
-    }
+    deliver_serve(client, smtp_handle);
 }
 
 /* Close a cached connection that has been idle too long. */
