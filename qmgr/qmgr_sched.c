@@ -37,6 +37,7 @@
 
 #define QMGR_MSG_LIMIT 500     /* queue files open at once */
 #define QMGR_TICK_MS 1000      /* housekeeping and rescans while busy */
+#define QMGR_TIMED_OUT (-2)    /* job_end(): no answer within daemon_timeout */
 #define QMGR_LISTEN_QUIET_MS 5 /* between looks at pending wakeup requests */
 
 struct idle_conn {
@@ -303,7 +304,8 @@ static bool all_deferred(const struct deliver_request *req)
     return true;
 }
 
-/* Request i is over (rc as qmgr_agent_input; error why when rc < 0). */
+/* Request i is over (rc as qmgr_agent_input, or QMGR_TIMED_OUT; error
+ * says why when rc < 0). */
 static void job_end(size_t i, int rc, const char *error)
 {
     struct inflight f = sch.fl[i];
@@ -321,7 +323,7 @@ static void job_end(size_t i, int rc, const char *error)
     }
     bool nothing = qmgr_agent_received(f.c) == 0;
     qmgr_agent_close(&f.c);
-    if (f.reused && nothing && rc != 0) {
+    if (f.reused && nothing && rc != QMGR_TIMED_OUT) {
         /* A reused connection the agent closed before answering: the
          * request goes again on a new one (at worst delivered twice). */
         dest_push_front(f.d, f.job);
@@ -433,7 +435,7 @@ static void tick(void)
     sch.next_tick = now + QMGR_TICK_MS;
     for (size_t i = sch.nfl; i-- > 0;)
         if (now > sch.fl[i].deadline)
-            job_end(i, -1, "timeout waiting for the delivery agent");
+            job_end(i, QMGR_TIMED_OUT, "timeout waiting for the delivery agent");
     qmgr_sched_tick();
     sch.want_incoming = true;
 }

@@ -630,6 +630,18 @@ def test_broken_connection_defers_only_its_request(queue):
     assert q.where(bad) == "active"
 
 
+def test_agent_that_does_not_answer_times_out(queue):
+    q = queue({"daemon_timeout": "2s"})
+    local = q.agent("local")
+    local.hang.set()
+    q.start()
+    qid = q.enqueue("alice@example.com", ["bob@example.com"], MSG)
+    q.trigger()
+    assert wait_for(lambda: q.where(qid) == "deferred", 10), q.inst.log_text()
+    assert q.inst.wait_log(rf"{qid}: delivery agent local: timeout waiting for the delivery agent")
+    assert q.inst.wait_log(rf"{qid}: to=<bob@example.com>, relay=local, .*status=deferred \(lost connection with the local delivery agent\)")
+
+
 # ---- the real pipeline: cleanup -> qmgr -> local -> Maildir -----------------
 
 TERN = os.path.join(BUILD, "bin", "tern")
