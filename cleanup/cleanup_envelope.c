@@ -138,9 +138,8 @@ static int parse_envelope(struct cleanup_state *st, struct attr_list *l, long lo
         opt_copy(l, "helo_name", &st->helo) < 0 || opt_copy(l, "protocol", &st->protocol) < 0 ||
         opt_copy(l, "sasl_method", &st->sasl_method) < 0 ||
         opt_copy(l, "sasl_username", &st->sasl_username) < 0 ||
-        opt_copy(l, "tls_info", &st->tls_info) < 0 ||
-        opt_copy(l, "envid", &st->envid) < 0 || opt_copy(l, "ret", &st->ret) < 0 ||
-        opt_copy(l, "submit_uid", &st->submit_uid) < 0 ||
+        opt_copy(l, "tls_info", &st->tls_info) < 0 || opt_copy(l, "envid", &st->envid) < 0 ||
+        opt_copy(l, "ret", &st->ret) < 0 || opt_copy(l, "submit_uid", &st->submit_uid) < 0 ||
         opt_bool(l, "local_submission", &st->local_submission) < 0 ||
         opt_bool(l, "extract_recipients", &st->extract) < 0 ||
         opt_bool(l, "smtputf8", &st->smtputf8) < 0) {

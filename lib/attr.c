@@ -221,8 +221,7 @@ static int attr_add_line(struct attr_list *list, const char *p, size_t len,
         return attr_fail(list, "attribute name longer than %zu bytes", lim->max_name);
     if (eq == NULL || !attr_name_valid(p, nlen)) {
         char *ex = attr_excerpt(p, len);
-        attr_fail(list, "malformed attribute line '%s'%s", ex,
-                  eq ? ": bad name" : ": no '='");
+        attr_fail(list, "malformed attribute line '%s'%s", ex, eq ? ": bad name" : ": no '='");
         free(ex);
         return ATTR_ERROR;
     }
@@ -272,8 +271,9 @@ int attr_read(stream_t *s, struct attr_list *list, const struct attr_limits *lim
             attr_toolong(list, list->line, &lim);
             break;
         }
-        if (st == STREAM_EOF || (st == STREAM_OK && !(list->line->len > 0
-                                                     && list->line->s[list->line->len - 1] == '\n'))) {
+        if (st == STREAM_EOF ||
+            (st == STREAM_OK &&
+             !(list->line->len > 0 && list->line->s[list->line->len - 1] == '\n'))) {
             attr_fail(list, "unexpected end of input inside a record");
             break;
         }
@@ -376,8 +376,7 @@ static const struct attr *attr_get_one(struct attr_list *list, const char *name)
     return attr_find(list, name);
 }
 
-int attr_get_data(struct attr_list *list, const char *name, const void **data_r,
-                  size_t *len_r)
+int attr_get_data(struct attr_list *list, const char *name, const void **data_r, size_t *len_r)
 {
     const struct attr *a = attr_get_one(list, name);
     if (a == NULL)

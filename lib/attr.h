@@ -143,8 +143,7 @@ int attr_require(struct attr_list *list, ...) __attribute__((sentinel));
  * value is not of the type (reason in attr_error).
  */
 int attr_get_str(struct attr_list *list, const char *name, const char **value_r);
-int attr_get_data(struct attr_list *list, const char *name, const void **data_r,
-                  size_t *len_r);
+int attr_get_data(struct attr_list *list, const char *name, const void **data_r, size_t *len_r);
 int attr_get_int(struct attr_list *list, const char *name, long long *value_r);
 int attr_get_int_range(struct attr_list *list, const char *name, long long min, long long max,
                        long long *value_r);

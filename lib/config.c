@@ -26,9 +26,9 @@
 #define TERN_SYSCONFDIR "/etc/tern"
 #endif
 
-#define CFG_DEPTH_MAX 32             /* nested $name references */
-#define CFG_WORK_MAX 100000          /* $name references per expansion */
-#define CFG_VALUE_MAX (1024 * 1024)  /* bytes of one expanded value */
+#define CFG_DEPTH_MAX 32            /* nested $name references */
+#define CFG_WORK_MAX 100000         /* $name references per expansion */
+#define CFG_VALUE_MAX (1024 * 1024) /* bytes of one expanded value */
 #define CFG_FILE_MAX (16 * 1024 * 1024)
 
 struct cfg_entry {
@@ -342,7 +342,7 @@ static int expand_text(struct expand_ctx *x, const char *text, size_t len, str_t
 static char *state_expand(const struct cfg_state *st, const char *name, const char *text,
                           str_t *err)
 {
-    struct expand_ctx x = { .st = st, .err = err };
+    struct expand_ctx x = {.st = st, .err = err};
     str_t *out = str_new_max(64, CFG_VALUE_MAX);
     if (name)
         x.stack[x.depth++] = name;
@@ -410,8 +410,8 @@ int config_parse_time(const char *text, char default_unit, long long *secs_r)
 
 int config_parse_bool(const char *text, bool *value_r)
 {
-    static const char *const yes[] = { "yes", "true", "on", "1" };
-    static const char *const no[] = { "no", "false", "off", "0" };
+    static const char *const yes[] = {"yes", "true", "on", "1"};
+    static const char *const no[] = {"no", "false", "off", "0"};
     for (size_t i = 0; i < N_ELEMENTS(yes); i++) {
         if (strcasecmp(text, yes[i]) == 0) {
             *value_r = true;
@@ -438,8 +438,10 @@ static int value_check(const struct param_def *def, const char *value, str_t *er
         break;
     case PARAM_TIME:
         if (config_parse_time(value, def->time_unit, &n) < 0)
-            return str_setf(err, "bad time value \"%.100s\" (use a number with unit s, m, h, d or w)",
-                            value), -1;
+            return str_setf(err,
+                            "bad time value \"%.100s\" (use a number with unit s, m, h, d or w)",
+                            value),
+                   -1;
         break;
     case PARAM_BOOL:
         if (config_parse_bool(value, &b) < 0)
@@ -486,7 +488,7 @@ static int state_check(struct cfg_state *st)
         if (e->raw)
             e->expanded = state_expand(st, def->name, e->raw, err);
         else {
-            struct expand_ctx x = { .st = st, .err = err };
+            struct expand_ctx x = {.st = st, .err = err};
             str_t *out = str_new_max(64, CFG_VALUE_MAX);
             x.stack[x.depth++] = def->name;
             expand_default(&x, def->def, out);
@@ -603,8 +605,8 @@ static int state_parse(struct cfg_state *st, const char *text, size_t len)
     config_reader_init(&rd, text, len);
     while ((got = config_read_line(&rd, line, &lineno)) != 0) {
         if (got < 0) {
-            msg_error("%s, line %d: continuation line without a parameter before it",
-                      st->source, lineno);
+            msg_error("%s, line %d: continuation line without a parameter before it", st->source,
+                      lineno);
             rc = -1;
             continue;
         }
@@ -745,8 +747,8 @@ const char *config_dir(void)
 
 /* ---- typed access ------------------------------------------------------- */
 
-static const struct cfg_entry *entry_typed(const char *name, const char *caller,
-                                           enum param_type t1, enum param_type t2)
+static const struct cfg_entry *entry_typed(const char *name, const char *caller, enum param_type t1,
+                                           enum param_type t2)
 {
     size_t idx = param_index_or_panic(name, caller);
     if (param_table[idx].type != t1 && param_table[idx].type != t2)
@@ -905,7 +907,7 @@ const char *cfg_default(const char *name)
         return def;
     if (e->def == NULL) {
         str_t *err = str_new(64);
-        struct expand_ctx x = { .st = st, .err = err };
+        struct expand_ctx x = {.st = st, .err = err};
         str_t *out = str_new_max(64, CFG_VALUE_MAX);
         x.stack[x.depth++] = name;
         expand_default(&x, def, out);

@@ -29,10 +29,10 @@ enum param_type {
 struct param_def {
     const char *name;
     enum param_type type;
-    const char *def;  /* default value text, may contain $name */
-    char time_unit;   /* PARAM_TIME: unit of a bare number ('s','m','h','d') */
-    long long min;    /* PARAM_INT/SIZE/TIME: smallest legal value */
-    const char *doc;  /* one or two sentences for main.cf(5) / ternconf -d */
+    const char *def; /* default value text, may contain $name */
+    char time_unit;  /* PARAM_TIME: unit of a bare number ('s','m','h','d') */
+    long long min;   /* PARAM_INT/SIZE/TIME: smallest legal value */
+    const char *doc; /* one or two sentences for main.cf(5) / ternconf -d */
 };
 
 extern const struct param_def param_table[];
@@ -59,10 +59,10 @@ const char *config_dir(void);
  * Values.  Asking for a name that is not in the table is a bug (panic).
  * Type errors are found by config_load, so these never fail.
  */
-const char *cfg_str(const char *name);    /* expanded value */
+const char *cfg_str(const char *name); /* expanded value */
 long long cfg_int(const char *name);
 bool cfg_bool(const char *name);
-long long cfg_time(const char *name);     /* seconds */
+long long cfg_time(const char *name); /* seconds */
 /*
  * Split a list value into a NULL-terminated array (free with cfg_list_free).
  * Postfix list syntax: elements are separated by commas and/or white

@@ -76,8 +76,7 @@ static bool deliver_dsn_valid(const char *dsn, int status)
     return *p == '\0';
 }
 
-void deliver_rcpt_result(struct deliver_rcpt *r, int status, const char *dsn, const char *fmt,
-                         ...)
+void deliver_rcpt_result(struct deliver_rcpt *r, int status, const char *dsn, const char *fmt, ...)
 {
     if (status != DELIVER_OK && status != DELIVER_TEMP && status != DELIVER_PERM)
         msg_panic("deliver_rcpt_result: bad status %d", status);
@@ -95,7 +94,10 @@ void deliver_rcpt_result(struct deliver_rcpt *r, int status, const char *dsn, co
     r->reason = str_steal(&s);
 }
 
-static const char *nz(const char *s) { return s ? s : ""; }
+static const char *nz(const char *s)
+{
+    return s ? s : "";
+}
 
 /* ---- qmgr side ---------------------------------------------------- */
 
@@ -140,10 +142,10 @@ static int deliver_result_read(stream_t *s, struct attr_list *l, struct deliver_
         *error_r = xstrdup("agent closed the connection before all results");
         return -1;
     }
-    if (rc < 0 || attr_require(l, "index", "status", "dsn", "reason", NULL) < 0
-        || attr_get_int_range(l, "index", 0, LLONG_MAX, &index) < 0
-        || attr_get_int_range(l, "status", 0, 5, &status) < 0
-        || attr_get_str(l, "dsn", &dsn) < 0 || attr_get_str(l, "reason", &reason) < 0) {
+    if (rc < 0 || attr_require(l, "index", "status", "dsn", "reason", NULL) < 0 ||
+        attr_get_int_range(l, "index", 0, LLONG_MAX, &index) < 0 ||
+        attr_get_int_range(l, "status", 0, 5, &status) < 0 || attr_get_str(l, "dsn", &dsn) < 0 ||
+        attr_get_str(l, "reason", &reason) < 0) {
         *error_r = xasprintf("bad delivery result: %s", attr_error(l));
         return -1;
     }
@@ -191,8 +193,8 @@ static bool deliver_qfile_valid(const char *path)
     if (*path == '\0' || *path == '/')
         return false;
     for (const char *p = path; *p; p++) {
-        if (p[0] == '.' && p[1] == '.' && (p == path || p[-1] == '/')
-            && (p[2] == '/' || p[2] == '\0'))
+        if (p[0] == '.' && p[1] == '.' && (p == path || p[-1] == '/') &&
+            (p[2] == '/' || p[2] == '\0'))
             return false;
     }
     return true;
@@ -211,10 +213,10 @@ static int deliver_head_parse(struct attr_list *l, struct deliver_request *req, 
 {
     const char *request, *id, *qf, *sender;
     long long count;
-    if (attr_require(l, "request", "queue_id", "queue_file", "sender", "rcpt_count", NULL) < 0
-        || attr_get_str(l, "request", &request) < 0 || attr_get_str(l, "queue_id", &id) < 0
-        || attr_get_str(l, "queue_file", &qf) < 0 || attr_get_str(l, "sender", &sender) < 0
-        || attr_get_int_range(l, "rcpt_count", 1, DELIVER_MAX_RCPTS, &count) < 0) {
+    if (attr_require(l, "request", "queue_id", "queue_file", "sender", "rcpt_count", NULL) < 0 ||
+        attr_get_str(l, "request", &request) < 0 || attr_get_str(l, "queue_id", &id) < 0 ||
+        attr_get_str(l, "queue_file", &qf) < 0 || attr_get_str(l, "sender", &sender) < 0 ||
+        attr_get_int_range(l, "rcpt_count", 1, DELIVER_MAX_RCPTS, &count) < 0) {
         *error_r = xasprintf("bad delivery request: %s", attr_error(l));
         return -1;
     }
@@ -247,9 +249,9 @@ static int deliver_rcpt_parse(struct attr_list *l, struct deliver_rcpt *r, char 
     const char *rcpt;
     long long index;
     r->status = DELIVER_TEMP;
-    if (attr_require(l, "index", "rcpt", NULL) < 0
-        || attr_get_int_range(l, "index", 0, LLONG_MAX, &index) < 0
-        || attr_get_str(l, "rcpt", &rcpt) < 0) {
+    if (attr_require(l, "index", "rcpt", NULL) < 0 ||
+        attr_get_int_range(l, "index", 0, LLONG_MAX, &index) < 0 ||
+        attr_get_str(l, "rcpt", &rcpt) < 0) {
         *error_r = xasprintf("bad delivery request recipient: %s", attr_error(l));
         return -1;
     }

@@ -85,7 +85,7 @@ void deliver_serve(stream_t *client, void (*handle)(struct deliver_request *req)
 void deliver_rcpt_relay(struct deliver_rcpt *r, const char *relay);
 
 /* Set a recipient's result (copies dsn and reason). */
-void deliver_rcpt_result(struct deliver_rcpt *r, int status, const char *dsn, const char *fmt,
-                         ...) TERN_PRINTF(4, 5);
+void deliver_rcpt_result(struct deliver_rcpt *r, int status, const char *dsn, const char *fmt, ...)
+    TERN_PRINTF(4, 5);
 
 #endif

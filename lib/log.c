@@ -160,8 +160,8 @@ static void log_emit(enum log_level lvl, const char *fmt, va_list ap)
         char *dot = strchr(host, '.');
         if (dot)
             *dot = '\0';
-        int len = snprintf(line, sizeof(line), "%s %s %s[%ld]: %s%s\n", stamp, host,
-                           log_ident, (long)getpid(), level_prefix(lvl), text);
+        int len = snprintf(line, sizeof(line), "%s %s %s[%ld]: %s%s\n", stamp, host, log_ident,
+                           (long)getpid(), level_prefix(lvl), text);
         if (len > (int)sizeof(line) - 1)
             len = (int)sizeof(line) - 1;
         log_write_all(log_fd, line, (size_t)len);
@@ -176,10 +176,10 @@ static void log_emit(enum log_level lvl, const char *fmt, va_list ap)
     errno = saved_errno;
 }
 
-#define LOG_BODY(lvl)                                                          \
-    va_list ap;                                                                \
-    va_start(ap, fmt);                                                         \
-    log_emit(lvl, fmt, ap);                                                    \
+#define LOG_BODY(lvl)                                                                              \
+    va_list ap;                                                                                    \
+    va_start(ap, fmt);                                                                             \
+    log_emit(lvl, fmt, ap);                                                                        \
     va_end(ap)
 
 void msg_debug(const char *fmt, ...)

@@ -25,8 +25,8 @@ struct maildir_delivery {
     struct maildir_opts opts;
     str_t *buf;
     uint64_t size;
-    int err;       /* sticky errno of a failed write */
-    bool too_big;  /* over size_limit */
+    int err;      /* sticky errno of a failed write */
+    bool too_big; /* over size_limit */
 };
 
 static unsigned maildir_counter;
@@ -82,8 +82,8 @@ static char *maildir_unique(const char *host)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    return xasprintf("%lld.M%ldP%ldQ%u.%s", (long long)tv.tv_sec, (long)tv.tv_usec,
-                     (long)getpid(), ++maildir_counter, host);
+    return xasprintf("%lld.M%ldP%ldQ%u.%s", (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
+                     ++maildir_counter, host);
 }
 
 /* Create tmp/UNIQUE exclusively. */
@@ -165,8 +165,8 @@ int maildir_deliver_begin(const char *path, const struct maildir_opts *opts,
 
 static int maildir_flush(maildir_delivery_t *d)
 {
-    if (d->err == 0 && str_len(d->buf) > 0
-        && durable_write_all(d->fd, str_c(d->buf), str_len(d->buf)) < 0)
+    if (d->err == 0 && str_len(d->buf) > 0 &&
+        durable_write_all(d->fd, str_c(d->buf), str_len(d->buf)) < 0)
         d->err = errno;
     str_reset(d->buf);
     return d->err ? -1 : 0;
@@ -192,14 +192,16 @@ int maildir_write(maildir_delivery_t *d, const void *data, size_t len)
     return 0;
 }
 
-uint64_t maildir_delivery_size(const maildir_delivery_t *d) { return d->size; }
+uint64_t maildir_delivery_size(const maildir_delivery_t *d)
+{
+    return d->size;
+}
 
 /* Rename tmp/UNIQUE to new/UNIQUE,S=SIZE, choosing a new UNIQUE on a clash. */
 static int maildir_link_new(maildir_delivery_t *d, char **name_r, char **error_r)
 {
     for (int i = 0; i < MAILDIR_TRIES; i++) {
-        char *name = i == 0 ? xasprintf("%s,S=%llu", d->unique, (unsigned long long)d->size)
-                            : NULL;
+        char *name = i == 0 ? xasprintf("%s,S=%llu", d->unique, (unsigned long long)d->size) : NULL;
         if (name == NULL) {
             char *u = maildir_unique(d->host);
             name = xasprintf("%s,S=%llu", u, (unsigned long long)d->size);
@@ -349,8 +351,8 @@ static int maildir_scan(const char *path, const char *sub, struct maildir_entry 
         uint64_t size;
         if (maildir_name_size(de->d_name, &size) < 0) {
             struct stat st;
-            if (fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
-                || !S_ISREG(st.st_mode))
+            if (fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                !S_ISREG(st.st_mode))
                 continue; /* vanished meanwhile, or not a message */
             size = (uint64_t)st.st_size;
         }
@@ -375,8 +377,8 @@ int maildir_list(const char *path, struct maildir_entry **entries_r, size_t *cou
 {
     struct maildir_entry *ents = NULL;
     size_t count = 0, alloc = 0;
-    if (maildir_scan(path, "new", &ents, &count, &alloc, error_r) < 0
-        || maildir_scan(path, "cur", &ents, &count, &alloc, error_r) < 0) {
+    if (maildir_scan(path, "new", &ents, &count, &alloc, error_r) < 0 ||
+        maildir_scan(path, "cur", &ents, &count, &alloc, error_r) < 0) {
         maildir_list_free(&ents, count);
         return -1;
     }

@@ -44,8 +44,8 @@ enum {
 };
 
 struct maildir_opts {
-    uint64_t size_limit; /* largest message file, 0 = no limit */
-    uint64_t quota;      /* largest total of new/ and cur/, 0 = no limit */
+    uint64_t size_limit;  /* largest message file, 0 = no limit */
+    uint64_t quota;       /* largest total of new/ and cur/, 0 = no limit */
     const char *hostname; /* NULL: gethostname() */
 };
 

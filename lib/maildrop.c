@@ -69,7 +69,8 @@ char *maildrop_addr_check(const char *addr, bool sender, char **error_r)
     struct addr_path p;
     char *err = NULL;
     char *canon = NULL;
-    int flags = (sender ? ADDR_F_MAIL : 0) | (addr_utf8_valid(addr, strlen(addr)) ? ADDR_F_SMTPUTF8 : 0);
+    int flags =
+        (sender ? ADDR_F_MAIL : 0) | (addr_utf8_valid(addr, strlen(addr)) ? ADDR_F_SMTPUTF8 : 0);
     if (addr_parse_path(path, strlen(path), flags, &p, &err) < 0) {
         str_t *s = str_new(64);
         str_appendz(s, "bad address <");
@@ -153,7 +154,8 @@ static int maildrop_read_dsn(struct maildrop_request *r, char **error_r)
         return maildrop_fail(error_r, "bad DSN RET value (FULL or HDRS)", NULL);
     if (r->notify && maildrop_notify_bits(r->notify, &bits) < 0)
         return maildrop_fail(error_r, "bad DSN NOTIFY value", NULL);
-    if (r->envid && (strlen(r->envid) > ADDR_ENVID_MAX || !addr_utf8_valid(r->envid, strlen(r->envid))))
+    if (r->envid &&
+        (strlen(r->envid) > ADDR_ENVID_MAX || !addr_utf8_valid(r->envid, strlen(r->envid))))
         return maildrop_fail(error_r, "bad DSN ENVID value", NULL);
     for (char *p = r->envid; p && *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
@@ -190,8 +192,9 @@ static int maildrop_read_fields(struct attr_list *l, struct maildrop_request *r,
         attr_get_str(l, "sender", &sender) < 0 ||
         (attr_find(l, "extract_recipients") &&
          attr_get_int_range(l, "extract_recipients", 0, 1, &extract) < 0) ||
-        maildrop_opt(l, "full_name", &r->full_name) < 0 || maildrop_opt(l, "envid", &r->envid) < 0 ||
-        maildrop_opt(l, "ret", &r->ret) < 0 || maildrop_opt(l, "notify", &r->notify) < 0)
+        maildrop_opt(l, "full_name", &r->full_name) < 0 ||
+        maildrop_opt(l, "envid", &r->envid) < 0 || maildrop_opt(l, "ret", &r->ret) < 0 ||
+        maildrop_opt(l, "notify", &r->notify) < 0)
         return maildrop_fail(error_r, "malformed request", attr_error(l));
     if (strcmp(req, "submit") != 0)
         return maildrop_fail(error_r, "unknown request", NULL);

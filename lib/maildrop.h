@@ -47,10 +47,10 @@
 #include "queue_id.h"
 
 #define MAILDROP_DIR "maildrop"
-#define MAILDROP_RCPT_MAX 1000     /* recipients in one request */
-#define MAILDROP_CHUNK_MAX 65536   /* content bytes per chunk record */
-#define MAILDROP_VALUE_MAX 2048    /* one envelope attribute value */
-#define MAILDROP_FILE_MODE 0744    /* a complete maildrop file */
+#define MAILDROP_RCPT_MAX 1000   /* recipients in one request */
+#define MAILDROP_CHUNK_MAX 65536 /* content bytes per chunk record */
+#define MAILDROP_VALUE_MAX 2048  /* one envelope attribute value */
+#define MAILDROP_FILE_MODE 0744  /* a complete maildrop file */
 #define MAILDROP_PICKUP_SERVICE "public/pickup"
 
 /* Attribute names in the maildrop file. */
@@ -63,9 +63,9 @@ struct maildrop_request {
     char *sender;    /* "" = null sender */
     char *full_name; /* NULL when not given */
     bool extract_recipients;
-    char *envid;     /* NULL when not given */
-    char *ret;       /* "FULL", "HDRS" or NULL */
-    char *notify;    /* "NEVER" or a list of SUCCESS,FAILURE,DELAY, or NULL */
+    char *envid;  /* NULL when not given */
+    char *ret;    /* "FULL", "HDRS" or NULL */
+    char *notify; /* "NEVER" or a list of SUCCESS,FAILURE,DELAY, or NULL */
     char **rcpts;
     size_t rcpt_count;
 };

@@ -128,7 +128,7 @@ static int field_type(struct mcf_parse *mp, const char *text, enum mastercf_type
     static const struct {
         const char *name;
         enum mastercf_type type;
-    } types[] = { { "inet", MCF_INET }, { "unix", MCF_UNIX }, { "fifo", MCF_FIFO }, { "pass", MCF_PASS } };
+    } types[] = {{"inet", MCF_INET}, {"unix", MCF_UNIX}, {"fifo", MCF_FIFO}, {"pass", MCF_PASS}};
     for (size_t i = 0; i < N_ELEMENTS(types); i++) {
         if (strcmp(text, types[i].name) == 0) {
             *type_r = types[i].type;
@@ -351,8 +351,9 @@ static void entry_clear(struct mastercf_entry *e)
 static int entry_fields(struct mcf_parse *mp, struct mastercf_entry *e)
 {
     if (mp->ntok < MCF_FIELDS)
-        return mcf_err(mp, "only %d fields; a service needs at least %d "
-                           "(service type private unpriv chroot wakeup maxproc command)",
+        return mcf_err(mp,
+                       "only %d fields; a service needs at least %d "
+                       "(service type private unpriv chroot wakeup maxproc command)",
                        mp->ntok, MCF_FIELDS);
     e->name = xstrdup(mp->tok[0]);
     e->file = xstrdup(mp->file);
@@ -369,8 +370,7 @@ static int entry_fields(struct mcf_parse *mp, struct mastercf_entry *e)
     return entry_args(mp, e);
 }
 
-static bool entry_duplicate(const struct mastercf *m, const struct mastercf_entry *e,
-                            int *line_r)
+static bool entry_duplicate(const struct mastercf *m, const struct mastercf_entry *e, int *line_r)
 {
     for (size_t i = 0; i < m->count; i++) {
         if (m->entries[i].type == e->type && strcmp(m->entries[i].name, e->name) == 0) {
@@ -383,14 +383,14 @@ static bool entry_duplicate(const struct mastercf *m, const struct mastercf_entr
 
 static const char *type_name(enum mastercf_type t)
 {
-    static const char *const names[] = { "inet", "unix", "fifo", "pass" };
+    static const char *const names[] = {"inet", "unix", "fifo", "pass"};
     return names[t];
 }
 
 /* Parse one logical line into a new entry of m; -1 on error. */
 static int mcf_line(struct mcf_parse *mp, struct mastercf *m, const char *line)
 {
-    struct mastercf_entry e = { 0 };
+    struct mastercf_entry e = {0};
     int rc = tok_split(mp, line);
     if (rc == 0)
         rc = entry_fields(mp, &e);
@@ -411,7 +411,7 @@ static int mcf_line(struct mcf_parse *mp, struct mastercf *m, const char *line)
 struct mastercf *mastercf_parse_string(const char *text, size_t len, const char *name)
 {
     struct mastercf *m = xcalloc(1, sizeof(*m));
-    struct mcf_parse mp = { .file = name ? name : "(string)" };
+    struct mcf_parse mp = {.file = name ? name : "(string)"};
     struct config_reader rd;
     str_t *line = str_new(256);
     int got, bad = 0;

@@ -17,7 +17,7 @@
 enum mastercf_type { MCF_INET, MCF_UNIX, MCF_FIFO, MCF_PASS };
 
 struct mastercf_entry {
-    char *name;          /* field 1 as written, e.g. "smtp", "127.0.0.1:2525" */
+    char *name; /* field 1 as written, e.g. "smtp", "127.0.0.1:2525" */
     enum mastercf_type type;
     char *host;          /* inet: host part or NULL (= inet_interfaces) */
     char *port;          /* inet: port (number or service name) */
@@ -30,9 +30,9 @@ struct mastercf_entry {
     char *command;       /* field 7: program name (in daemon_directory) */
     char **argv;         /* field 7..: command and its args, NULL-terminated */
     int argc;
-    char **overrides;    /* "-o" values "name=value", NULL-terminated */
+    char **overrides; /* "-o" values "name=value", NULL-terminated */
     int noverrides;
-    char *file;          /* where it was defined, for messages */
+    char *file; /* where it was defined, for messages */
     int line;
 };
 

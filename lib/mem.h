@@ -16,10 +16,10 @@ char *xstrndup(const char *s, size_t n);
 void *xmemdup(const void *p, size_t n);
 
 /* Free-and-clear: frees *pp and sets it to NULL. */
-#define xfree(p)                                                               \
-    do {                                                                       \
-        free(p);                                                               \
-        (p) = NULL;                                                            \
+#define xfree(p)                                                                                   \
+    do {                                                                                           \
+        free(p);                                                                                   \
+        (p) = NULL;                                                                                \
     } while (0)
 
 #endif

@@ -151,8 +151,7 @@ int priv_chroot(const char *dir, char **error_r)
     return 0;
 }
 
-int priv_enter(const char *user, const char *group_or_null, const char *chroot_dir,
-               char **error_r)
+int priv_enter(const char *user, const char *group_or_null, const char *chroot_dir, char **error_r)
 {
     uid_t uid;
     gid_t gid;

@@ -50,8 +50,7 @@ int priv_chroot(const char *dir, char **error_r);
  * is still visible, chroot to chroot_dir unless NULL/"", drop privileges.
  * Non-root: the same-user rule above, and a chroot request is an error.
  */
-int priv_enter(const char *user, const char *group_or_null, const char *chroot_dir,
-               char **error_r);
+int priv_enter(const char *user, const char *group_or_null, const char *chroot_dir, char **error_r);
 
 /*
  * For programs that must never run as root: returns -1 after logging an

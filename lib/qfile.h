@@ -82,7 +82,7 @@
 #define QFILE_RCPT_MAX 100000          /* default bound on recipients read */
 #define QFILE_CHUNK_SIZE 65536         /* content bytes per C record */
 #define QFILE_ATTR_NAME_MAX 64
-#define QFILE_ATTR_MAX 256             /* attributes per file */
+#define QFILE_ATTR_MAX 256 /* attributes per file */
 
 #define QFILE_MODE_WRITING 0600
 #define QFILE_MODE_COMPLETE 0700
@@ -139,11 +139,11 @@ enum {
 typedef struct qfile_writer qfile_writer_t;
 
 struct qfile_client {
-    const char *name;     /* reverse name or "unknown" */
-    const char *addr;     /* IP address */
-    const char *port;     /* may be NULL */
-    const char *helo;     /* may be NULL */
-    const char *protocol; /* "ESMTP", "ESMTPSA", "LOCAL", ... may be NULL */
+    const char *name;          /* reverse name or "unknown" */
+    const char *addr;          /* IP address */
+    const char *port;          /* may be NULL */
+    const char *helo;          /* may be NULL */
+    const char *protocol;      /* "ESMTP", "ESMTPSA", "LOCAL", ... may be NULL */
     const char *sasl_method;   /* may be NULL */
     const char *sasl_username; /* may be NULL */
 };
@@ -159,8 +159,7 @@ struct qfile_rcpt_spec {
  * Create a new queue file in dir (which must exist) and write its
  * version record.  id_r receives the queue ID.  -1 with error_r on failure.
  */
-int qfile_create(const char *dir, qfile_writer_t **w_r, char id_r[QUEUE_ID_SIZE],
-                 char **error_r);
+int qfile_create(const char *dir, qfile_writer_t **w_r, char id_r[QUEUE_ID_SIZE], char **error_r);
 const char *qfile_writer_id(const qfile_writer_t *w);
 const char *qfile_writer_path(const qfile_writer_t *w);
 
@@ -171,8 +170,7 @@ const char *qfile_writer_path(const qfile_writer_t *w);
  */
 int qfile_write_arrival(qfile_writer_t *w, const struct timeval *tv, char **error_r);
 int qfile_write_sender(qfile_writer_t *w, const char *addr, char **error_r);
-int qfile_write_attr(qfile_writer_t *w, const char *name, const char *value,
-                     char **error_r);
+int qfile_write_attr(qfile_writer_t *w, const char *name, const char *value, char **error_r);
 /* Client information as QFILE_ATTR_* attributes (NULL fields skipped). */
 int qfile_write_client(qfile_writer_t *w, const struct qfile_client *c, char **error_r);
 /* DSN ENVID and RET ("FULL"/"HDRS"); either may be NULL. */
@@ -205,7 +203,7 @@ struct qfile_rcpt {
     char *orcpt;    /* "" when not given */
     char *original; /* "" when not given */
     unsigned notify;
-    char status;    /* QFILE_RCPT_* */
+    char status;         /* QFILE_RCPT_* */
     off_t status_offset; /* where the status byte lives in the file */
 };
 
@@ -218,8 +216,8 @@ int qfile_open(const char *path, unsigned flags, qfile_t **qf_r, char **error_r)
  * The same on an open descriptor (which the qfile then owns); name is
  * used in messages; limits may be NULL for the defaults.
  */
-int qfile_open_fd(int fd, const char *name, unsigned flags,
-                  const struct qfile_limits *limits, qfile_t **qf_r, char **error_r);
+int qfile_open_fd(int fd, const char *name, unsigned flags, const struct qfile_limits *limits,
+                  qfile_t **qf_r, char **error_r);
 void qfile_close(qfile_t **qfp);
 
 const char *qfile_name(const qfile_t *qf);

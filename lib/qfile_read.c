@@ -43,7 +43,7 @@ struct qfile {
     off_t content_offset; /* first record of the content section */
     uint64_t content_size, header_size;
     /* content reader */
-    off_t rd_off;   /* next byte to read */
+    off_t rd_off;     /* next byte to read */
     uint32_t rd_left; /* bytes left in the current C record */
     bool rd_end;
 };
@@ -61,7 +61,10 @@ struct qparse {
 
 /* ---- buffered reading ----------------------------------------------- */
 
-static off_t rb_tell(const struct rbuf *rb) { return rb->base + (off_t)rb->pos; }
+static off_t rb_tell(const struct rbuf *rb)
+{
+    return rb->base + (off_t)rb->pos;
+}
 
 /* Copy up to n bytes; returns the count (short at EOF) or -1. */
 static ssize_t rb_read(struct rbuf *rb, void *dst, size_t n)
@@ -119,7 +122,10 @@ static int qp_fail(struct qparse *p, const char *fmt, ...)
 
 /* ---- record checks ---------------------------------------------------- */
 
-static bool has_nul(const str_t *d) { return memchr(str_c(d), '\0', str_len(d)) != NULL; }
+static bool has_nul(const str_t *d)
+{
+    return memchr(str_c(d), '\0', str_len(d)) != NULL;
+}
 
 /* "SECONDS.USEC" with exactly six USEC digits. */
 static int qp_time(struct qparse *p)
@@ -389,8 +395,8 @@ static int qfile_check_mode(qfile_t *qf, struct stat *st, char **error_r)
     return 0;
 }
 
-int qfile_open_fd(int fd, const char *name, unsigned flags,
-                  const struct qfile_limits *limits, qfile_t **qf_r, char **error_r)
+int qfile_open_fd(int fd, const char *name, unsigned flags, const struct qfile_limits *limits,
+                  qfile_t **qf_r, char **error_r)
 {
     qfile_t *qf = xcalloc(1, sizeof(*qf));
     qf->fd = fd;
@@ -454,13 +460,34 @@ void qfile_close(qfile_t **qfp)
 
 /* ---- accessors --------------------------------------------------------- */
 
-const char *qfile_name(const qfile_t *qf) { return qf->name; }
-void qfile_arrival(const qfile_t *qf, struct timeval *tv_r) { *tv_r = qf->arrival; }
-const char *qfile_sender(const qfile_t *qf) { return qf->sender; }
-size_t qfile_attr_count(const qfile_t *qf) { return qf->attr_count; }
-size_t qfile_rcpt_count(const qfile_t *qf) { return qf->rcpt_count; }
-uint64_t qfile_content_size(const qfile_t *qf) { return qf->content_size; }
-uint64_t qfile_header_size(const qfile_t *qf) { return qf->header_size; }
+const char *qfile_name(const qfile_t *qf)
+{
+    return qf->name;
+}
+void qfile_arrival(const qfile_t *qf, struct timeval *tv_r)
+{
+    *tv_r = qf->arrival;
+}
+const char *qfile_sender(const qfile_t *qf)
+{
+    return qf->sender;
+}
+size_t qfile_attr_count(const qfile_t *qf)
+{
+    return qf->attr_count;
+}
+size_t qfile_rcpt_count(const qfile_t *qf)
+{
+    return qf->rcpt_count;
+}
+uint64_t qfile_content_size(const qfile_t *qf)
+{
+    return qf->content_size;
+}
+uint64_t qfile_header_size(const qfile_t *qf)
+{
+    return qf->header_size;
+}
 
 const char *qfile_attr(const qfile_t *qf, const char *name)
 {
@@ -486,7 +513,10 @@ const struct qfile_rcpt *qfile_rcpt(const qfile_t *qf, size_t i)
     return &qf->rcpts[i];
 }
 
-bool qfile_rcpt_done(const struct qfile_rcpt *r) { return r->status != QFILE_RCPT_PENDING; }
+bool qfile_rcpt_done(const struct qfile_rcpt *r)
+{
+    return r->status != QFILE_RCPT_PENDING;
+}
 
 size_t qfile_rcpt_pending(const qfile_t *qf)
 {
@@ -514,8 +544,8 @@ static ssize_t qfile_pread(qfile_t *qf, void *buf, size_t n, off_t off, char **e
     if (r < 0)
         *error_r = xasprintf("%s: read: %s", qf->name, strerror(errno));
     else if (r == 0)
-        *error_r = xasprintf("%s: offset %lld: file shrank while reading", qf->name,
-                             (long long)off);
+        *error_r =
+            xasprintf("%s: offset %lld: file shrank while reading", qf->name, (long long)off);
     return r > 0 ? r : -1;
 }
 
@@ -564,11 +594,11 @@ ssize_t qfile_content_read(qfile_t *qf, void *buf, size_t n, char **error_r)
 
 int qfile_mark(qfile_t *qf, size_t i, char status, char **error_r)
 {
-    if (!(qf->flags & QFILE_OPEN_RDWR) || i >= qf->rcpt_count
-        || (status != QFILE_RCPT_PENDING && status != QFILE_RCPT_DELIVERED
-            && status != QFILE_RCPT_FAILED)) {
-        *error_r = xasprintf("%s: qfile_mark: read-only file, bad index %zu or status (bug)",
-                             qf->name, i);
+    if (!(qf->flags & QFILE_OPEN_RDWR) || i >= qf->rcpt_count ||
+        (status != QFILE_RCPT_PENDING && status != QFILE_RCPT_DELIVERED &&
+         status != QFILE_RCPT_FAILED)) {
+        *error_r =
+            xasprintf("%s: qfile_mark: read-only file, bad index %zu or status (bug)", qf->name, i);
         return -1;
     }
     struct qfile_rcpt *r = &qf->rcpts[i];

@@ -94,23 +94,22 @@ static void qfile_writer_free(qfile_writer_t **wp)
 /* Write the buffered records to the file (errors are sticky). */
 static int qfile_flush_out(qfile_writer_t *w)
 {
-    if (w->err == 0 && str_len(w->out) > 0
-        && durable_write_all(w->fd, str_c(w->out), str_len(w->out)) < 0)
+    if (w->err == 0 && str_len(w->out) > 0 &&
+        durable_write_all(w->fd, str_c(w->out), str_len(w->out)) < 0)
         w->err = errno;
     str_reset(w->out);
     return w->err ? -1 : 0;
 }
 
 /* Append one record; flushes when the buffer is full. */
-static int qfile_put_record(qfile_writer_t *w, int type, const void *d1, size_t n1,
-                            const void *d2, size_t n2)
+static int qfile_put_record(qfile_writer_t *w, int type, const void *d1, size_t n1, const void *d2,
+                            size_t n2)
 {
     size_t n = size_add(n1, n2);
     if (n > QFILE_RECORD_MAX)
         msg_panic("qfile_put_record: %zu bytes over the record limit", n);
-    unsigned char hdr[5] = {(unsigned char)type, (unsigned char)(n >> 24),
-                            (unsigned char)(n >> 16), (unsigned char)(n >> 8),
-                            (unsigned char)n};
+    unsigned char hdr[5] = {(unsigned char)type, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                            (unsigned char)(n >> 8), (unsigned char)n};
     str_append(w->out, hdr, sizeof(hdr));
     str_append(w->out, d1, n1);
     str_append(w->out, d2, n2);
@@ -119,8 +118,7 @@ static int qfile_put_record(qfile_writer_t *w, int type, const void *d1, size_t 
     return w->err ? -1 : 0;
 }
 
-int qfile_create(const char *dir, qfile_writer_t **w_r, char id_r[QUEUE_ID_SIZE],
-                 char **error_r)
+int qfile_create(const char *dir, qfile_writer_t **w_r, char id_r[QUEUE_ID_SIZE], char **error_r)
 {
     char *tmp = NULL;
     int fd = qfile_create_tmp(dir, &tmp);
@@ -146,8 +144,14 @@ int qfile_create(const char *dir, qfile_writer_t **w_r, char id_r[QUEUE_ID_SIZE]
     return 0;
 }
 
-const char *qfile_writer_id(const qfile_writer_t *w) { return w->id; }
-const char *qfile_writer_path(const qfile_writer_t *w) { return w->path; }
+const char *qfile_writer_id(const qfile_writer_t *w)
+{
+    return w->id;
+}
+const char *qfile_writer_path(const qfile_writer_t *w)
+{
+    return w->path;
+}
 
 /* Common checks: sticky error, and where in the file we are. */
 static int qfile_check_state(qfile_writer_t *w, bool envelope_only, const char *what,
@@ -164,8 +168,8 @@ static int qfile_check_state(qfile_writer_t *w, bool envelope_only, const char *
     return 0;
 }
 
-static int qfile_check_value(qfile_writer_t *w, const char *what, const char *v,
-                             size_t max, char **error_r)
+static int qfile_check_value(qfile_writer_t *w, const char *what, const char *v, size_t max,
+                             char **error_r)
 {
     if (strlen(v) > max) {
         *error_r = xasprintf("%s: %s longer than %zu bytes", w->path, what, max);
@@ -179,8 +183,7 @@ static int qfile_flush_chunk(qfile_writer_t *w)
 {
     if (str_len(w->chunk) == 0)
         return w->err ? -1 : 0;
-    int r = qfile_put_record(w, QFILE_REC_CONTENT, str_c(w->chunk), str_len(w->chunk),
-                             NULL, 0);
+    int r = qfile_put_record(w, QFILE_REC_CONTENT, str_c(w->chunk), str_len(w->chunk), NULL, 0);
     str_reset(w->chunk);
     return r;
 }
@@ -203,16 +206,15 @@ int qfile_write_arrival(qfile_writer_t *w, const struct timeval *tv, char **erro
         return -1;
     }
     char buf[64];
-    int n = snprintf(buf, sizeof(buf), "%lld.%06ld", (long long)tv->tv_sec,
-                     (long)tv->tv_usec);
+    int n = snprintf(buf, sizeof(buf), "%lld.%06ld", (long long)tv->tv_sec, (long)tv->tv_usec);
     w->have_time = true;
     return qfile_put_record(w, QFILE_REC_TIME, buf, (size_t)n, NULL, 0);
 }
 
 int qfile_write_sender(qfile_writer_t *w, const char *addr, char **error_r)
 {
-    if (qfile_check_state(w, true, "sender", error_r) < 0
-        || qfile_check_value(w, "sender", addr, QFILE_RECORD_MAX, error_r) < 0)
+    if (qfile_check_state(w, true, "sender", error_r) < 0 ||
+        qfile_check_value(w, "sender", addr, QFILE_RECORD_MAX, error_r) < 0)
         return -1;
     if (w->have_sender) {
         *error_r = xasprintf("%s: repeated sender (bug)", w->path);
@@ -235,8 +237,7 @@ static bool qfile_attr_name_ok(const char *name, size_t len)
     return true;
 }
 
-int qfile_write_attr(qfile_writer_t *w, const char *name, const char *value,
-                     char **error_r)
+int qfile_write_attr(qfile_writer_t *w, const char *name, const char *value, char **error_r)
 {
     if (qfile_check_state(w, false, "attribute", error_r) < 0)
         return -1;
@@ -267,21 +268,21 @@ static int qfile_write_opt_attr(qfile_writer_t *w, const char *name, const char 
 
 int qfile_write_client(qfile_writer_t *w, const struct qfile_client *c, char **error_r)
 {
-    if (qfile_write_opt_attr(w, QFILE_ATTR_CLIENT_NAME, c->name, error_r) < 0
-        || qfile_write_opt_attr(w, QFILE_ATTR_CLIENT_ADDR, c->addr, error_r) < 0
-        || qfile_write_opt_attr(w, QFILE_ATTR_CLIENT_PORT, c->port, error_r) < 0
-        || qfile_write_opt_attr(w, QFILE_ATTR_HELO_NAME, c->helo, error_r) < 0
-        || qfile_write_opt_attr(w, QFILE_ATTR_PROTOCOL, c->protocol, error_r) < 0
-        || qfile_write_opt_attr(w, QFILE_ATTR_SASL_METHOD, c->sasl_method, error_r) < 0
-        || qfile_write_opt_attr(w, QFILE_ATTR_SASL_USERNAME, c->sasl_username, error_r) < 0)
+    if (qfile_write_opt_attr(w, QFILE_ATTR_CLIENT_NAME, c->name, error_r) < 0 ||
+        qfile_write_opt_attr(w, QFILE_ATTR_CLIENT_ADDR, c->addr, error_r) < 0 ||
+        qfile_write_opt_attr(w, QFILE_ATTR_CLIENT_PORT, c->port, error_r) < 0 ||
+        qfile_write_opt_attr(w, QFILE_ATTR_HELO_NAME, c->helo, error_r) < 0 ||
+        qfile_write_opt_attr(w, QFILE_ATTR_PROTOCOL, c->protocol, error_r) < 0 ||
+        qfile_write_opt_attr(w, QFILE_ATTR_SASL_METHOD, c->sasl_method, error_r) < 0 ||
+        qfile_write_opt_attr(w, QFILE_ATTR_SASL_USERNAME, c->sasl_username, error_r) < 0)
         return -1;
     return 0;
 }
 
 int qfile_write_dsn(qfile_writer_t *w, const char *envid, const char *ret, char **error_r)
 {
-    if (qfile_write_opt_attr(w, QFILE_ATTR_DSN_ENVID, envid, error_r) < 0
-        || qfile_write_opt_attr(w, QFILE_ATTR_DSN_RET, ret, error_r) < 0)
+    if (qfile_write_opt_attr(w, QFILE_ATTR_DSN_ENVID, envid, error_r) < 0 ||
+        qfile_write_opt_attr(w, QFILE_ATTR_DSN_RET, ret, error_r) < 0)
         return -1;
     return 0;
 }
@@ -293,8 +294,8 @@ int qfile_write_rcpt(qfile_writer_t *w, const struct qfile_rcpt_spec *r, char **
     const char *orcpt = r->orcpt ? r->orcpt : "";
     const char *orig = r->original ? r->original : "";
     size_t alen = strlen(r->address), olen = strlen(orcpt), glen = strlen(orig);
-    if (alen == 0 || r->notify > 15
-        || ((r->notify & QFILE_NOTIFY_NEVER) && r->notify != QFILE_NOTIFY_NEVER)) {
+    if (alen == 0 || r->notify > 15 ||
+        ((r->notify & QFILE_NOTIFY_NEVER) && r->notify != QFILE_NOTIFY_NEVER)) {
         *error_r = xasprintf("%s: empty recipient or bad NOTIFY (bug)", w->path);
         return -1;
     }
@@ -328,8 +329,7 @@ static int qfile_enter_content(qfile_writer_t *w, char **error_r)
 
 int qfile_write_content(qfile_writer_t *w, const void *data, size_t len, char **error_r)
 {
-    if (qfile_check_state(w, false, "content", error_r) < 0
-        || qfile_enter_content(w, error_r) < 0)
+    if (qfile_check_state(w, false, "content", error_r) < 0 || qfile_enter_content(w, error_r) < 0)
         return -1;
     const char *p = data;
     while (len > 0) {
@@ -346,8 +346,8 @@ int qfile_write_content(qfile_writer_t *w, const void *data, size_t len, char **
 
 int qfile_write_body_marker(qfile_writer_t *w, char **error_r)
 {
-    if (qfile_check_state(w, false, "body marker", error_r) < 0
-        || qfile_enter_content(w, error_r) < 0)
+    if (qfile_check_state(w, false, "body marker", error_r) < 0 ||
+        qfile_enter_content(w, error_r) < 0)
         return -1;
     if (w->have_body) {
         *error_r = xasprintf("%s: repeated body marker (bug)", w->path);
@@ -366,8 +366,8 @@ static int qfile_finish(qfile_writer_t *w, char **error_r)
         *error_r = xasprintf("%s: commit without arrival time or sender (bug)", w->path);
         return -1;
     }
-    if (qfile_flush_chunk(w) < 0 || qfile_put_record(w, QFILE_REC_END, NULL, 0, NULL, 0) < 0
-        || qfile_flush_out(w) < 0)
+    if (qfile_flush_chunk(w) < 0 || qfile_put_record(w, QFILE_REC_END, NULL, 0, NULL, 0) < 0 ||
+        qfile_flush_out(w) < 0)
         return qfile_check_state(w, false, "end", error_r);
     const char *step = "fsync";
     if (fsync(w->fd) < 0)

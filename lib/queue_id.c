@@ -7,8 +7,7 @@
 #define ID_SEC_WIDTH 6
 #define ID_USEC_WIDTH 4
 
-static const char id_alphabet[] =
-    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+static const char id_alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /* Value of one alphabet character, or -1. */
 static int id_digit(char c)

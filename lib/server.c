@@ -241,8 +241,7 @@ static stream_t *server_accept(int fd)
         return NULL;
     }
     if (c < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-            errno != ECONNABORTED)
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
             msg_warn("accept: %s", strerror(errno));
         return NULL;
     }
@@ -349,8 +348,8 @@ static void server_poll_build(struct server_poll *p)
     p->cl = xreallocarray(p->cl, (size_t)srv.nclients + 1, sizeof(*p->cl));
     p->pfd[0] = (struct pollfd){.fd = SERVER_STATUS_FD, .events = 0};
     for (int i = 0; i < srv.nlisten; i++)
-        p->pfd[1 + i] = (struct pollfd){.fd = server_accepting() ? SERVER_LISTEN_FD + i : -1,
-                                        .events = POLLIN};
+        p->pfd[1 + i] =
+            (struct pollfd){.fd = server_accepting() ? SERVER_LISTEN_FD + i : -1, .events = POLLIN};
     p->ncl = 0;
     for (struct server_client *c = srv.clients; c; c = c->next, p->ncl++) {
         p->pfd[nl + p->ncl] = (struct pollfd){.fd = stream_fd(c->stream), .events = POLLIN};

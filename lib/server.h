@@ -114,7 +114,7 @@ struct server_settings {
     int wakeup_interval;
     /* Called in a MULTI server when a client is closed (free its state). */
     void (*disconnect)(stream_t *client, void *ctx);
-    bool no_idle_exit; /* never exit for max_idle (queue manager) */
+    bool no_idle_exit;  /* never exit for max_idle (queue manager) */
     int client_timeout; /* seconds per read/write on clients; 0 = 300 */
     void *ctx;
 };

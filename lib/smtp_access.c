@@ -18,12 +18,10 @@ bool smtp_dsn_valid(const char *s, size_t len)
             if (digits == 0 || ++parts > 3)
                 return false;
             digits = 0;
-        }
-        else if (isdigit((unsigned char)s[i])) {
+        } else if (isdigit((unsigned char)s[i])) {
             if (++digits > 3)
                 return false;
-        }
-        else
+        } else
             return false;
     }
     return parts == 3 && digits > 0;
@@ -75,8 +73,7 @@ static int smtp_access_reject(struct smtp_access_result *r, int code, const char
         memcpy(r->dsn, text, n);
         r->dsn[n] = '\0';
         text = smtp_skip_space(text + n);
-    }
-    else
+    } else
         snprintf(r->dsn, sizeof(r->dsn), "%c.7.1", cls);
     if (*text == '\0')
         text = def_text;
@@ -102,7 +99,8 @@ int smtp_access_parse(const char *value, struct smtp_access_result *r, const cha
         *error_r = "empty access table result";
         return -1;
     }
-    if (smtp_word_is(value, n, "OK") || smtp_word_is(value, n, "PERMIT") || smtp_all_digits(value)) {
+    if (smtp_word_is(value, n, "OK") || smtp_word_is(value, n, "PERMIT") ||
+        smtp_all_digits(value)) {
         r->action = SMTP_ACCESS_PERMIT;
         return 0;
     }
@@ -114,8 +112,8 @@ int smtp_access_parse(const char *value, struct smtp_access_result *r, const cha
         return smtp_access_reject(r, 554, rest, "Access denied", error_r);
     if (smtp_word_is(value, n, "DEFER"))
         return smtp_access_reject(r, 450, rest, "Access denied", error_r);
-    if (n == 3 && isdigit((unsigned char)value[0]) && isdigit((unsigned char)value[1])
-        && isdigit((unsigned char)value[2])) {
+    if (n == 3 && isdigit((unsigned char)value[0]) && isdigit((unsigned char)value[1]) &&
+        isdigit((unsigned char)value[2])) {
         int code = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
         if (code < 400 || code > 599) {
             *error_r = "reply code is not 4xx or 5xx";

@@ -22,7 +22,7 @@
 enum smtp_access_action {
     SMTP_ACCESS_DUNNO,
     SMTP_ACCESS_PERMIT,
-    SMTP_ACCESS_REJECT, /* code/dsn/text say how (4xx or 5xx) */
+    SMTP_ACCESS_REJECT,       /* code/dsn/text say how (4xx or 5xx) */
     SMTP_ACCESS_RESTRICTIONS, /* text holds restriction names */
 };
 
@@ -30,8 +30,8 @@ enum smtp_access_action {
 
 struct smtp_access_result {
     enum smtp_access_action action;
-    int code;      /* REJECT: 4xx or 5xx */
-    char dsn[16];  /* REJECT: "5.7.1" */
+    int code;                        /* REJECT: 4xx or 5xx */
+    char dsn[16];                    /* REJECT: "5.7.1" */
     char text[SMTP_ACCESS_TEXT_MAX]; /* REJECT: reason; RESTRICTIONS: the names */
 };
 

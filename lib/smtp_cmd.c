@@ -53,7 +53,10 @@ static int smtp_cmd_fail(struct smtp_cmd *out, int reply, const char *dsn, const
     return -1;
 }
 
-static bool smtp_is_space(char c) { return c == ' ' || c == '\t'; }
+static bool smtp_is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 /* Control characters (other than TAB) never belong in a command line. */
 static bool smtp_line_clean(const char *line, size_t len)
@@ -238,8 +241,8 @@ static int smtp_data_dot(struct smtp_data *d, char c, str_t *out)
     return smtp_data_byte(d, c, out) ? SMTP_DATA_MORE : SMTP_DATA_BARE_LF;
 }
 
-enum smtp_data_status smtp_data_feed(struct smtp_data *d, const char *buf, size_t len,
-                                     str_t *out, size_t *used_r)
+enum smtp_data_status smtp_data_feed(struct smtp_data *d, const char *buf, size_t len, str_t *out,
+                                     size_t *used_r)
 {
     for (size_t i = 0; i < len; i++) {
         char c = buf[i];

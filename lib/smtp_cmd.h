@@ -41,10 +41,10 @@ enum smtp_verb {
 
 struct smtp_cmd {
     enum smtp_verb verb;
-    const char *name; /* canonical upper-case verb ("MAIL"), or NULL if unknown */
-    const char *arg;  /* argument: after "MAIL FROM:", "RCPT TO:", or the verb's SP */
-    size_t arg_len;   /* 0 when there is none */
-    bool ends_group;  /* RFC 2920: nothing may be pipelined after it */
+    const char *name;   /* canonical upper-case verb ("MAIL"), or NULL if unknown */
+    const char *arg;    /* argument: after "MAIL FROM:", "RCPT TO:", or the verb's SP */
+    size_t arg_len;     /* 0 when there is none */
+    bool ends_group;    /* RFC 2920: nothing may be pipelined after it */
     uint64_t bdat_size; /* BDAT: the chunk size */
     bool bdat_last;     /* BDAT: the LAST keyword was given */
     int reply;          /* on error: 500, 501, 502 */
@@ -87,10 +87,10 @@ enum smtp_data_status {
 struct smtp_data {
     enum smtp_data_mode mode;
     bool bare_lf_ok;
-    bool bol;        /* at the beginning of a line */
-    bool bol_crlf;   /* ... of a line that follows a CRLF (or the start) */
-    bool cr;         /* a CR was seen and its successor is not yet known */
-    int dot;         /* DOT mode: 1 after "." at bol, 2 after ".\r" at bol */
+    bool bol;      /* at the beginning of a line */
+    bool bol_crlf; /* ... of a line that follows a CRLF (or the start) */
+    bool cr;       /* a CR was seen and its successor is not yet known */
+    int dot;       /* DOT mode: 1 after "." at bol, 2 after ".\r" at bol */
     bool saw_bare_lf;
     bool saw_bare_cr;
 };
@@ -102,8 +102,8 @@ void smtp_data_init(struct smtp_data *d, enum smtp_data_mode mode, bool bare_lf_
  * SMTP_DATA_MORE, up to and including the final LF for SMTP_DATA_END,
  * up to and including the offending LF for SMTP_DATA_BARE_LF.
  */
-enum smtp_data_status smtp_data_feed(struct smtp_data *d, const char *buf, size_t len,
-                                     str_t *out, size_t *used_r);
+enum smtp_data_status smtp_data_feed(struct smtp_data *d, const char *buf, size_t len, str_t *out,
+                                     size_t *used_r);
 /* RAW mode, after the last chunk: emit a CR still pending. */
 void smtp_data_finish(struct smtp_data *d, str_t *out);
 

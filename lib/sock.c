@@ -93,9 +93,8 @@ static int inet_listen_any(const char *port, int backlog, char **error_r)
     static const int families[] = {AF_INET6, AF_INET};
     const char *why = "no address";
     for (size_t i = 0; i < N_ELEMENTS(families); i++) {
-        struct addrinfo hints = {.ai_family = families[i],
-                                 .ai_socktype = SOCK_STREAM,
-                                 .ai_flags = AI_PASSIVE};
+        struct addrinfo hints = {
+            .ai_family = families[i], .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
         struct addrinfo *res;
         int gai = getaddrinfo(NULL, port, &hints, &res);
         if (gai != 0) {
@@ -127,9 +126,8 @@ int inet_listen(const char *host, const char *port, int backlog, char **error_r)
     if (name == NULL)
         return inet_listen_any(port, backlog, error_r);
 
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_ADDRCONFIG};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_ADDRCONFIG};
     struct addrinfo *res;
     int gai = getaddrinfo(name, port, &hints, &res);
     if (gai != 0) {

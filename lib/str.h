@@ -23,8 +23,14 @@ str_t *str_new(size_t hint);
 str_t *str_new_max(size_t hint, size_t max);
 void str_free(str_t **sp);
 
-static inline const char *str_c(const str_t *s) { return s->s; }
-static inline size_t str_len(const str_t *s) { return s->len; }
+static inline const char *str_c(const str_t *s)
+{
+    return s->s;
+}
+static inline size_t str_len(const str_t *s)
+{
+    return s->len;
+}
 
 void str_reset(str_t *s);
 /* Shorten to len bytes (no-op if already shorter). */

@@ -28,8 +28,7 @@ static void local_msg_free(struct local_msg *m)
 /* Deliver one recipient of the request and fill in its result. */
 static void local_recipient(struct local_msg *m, struct deliver_rcpt *r)
 {
-    struct local_rcpt_state st = {.msg = m, .rcpt = r->rcpt, .status = -1,
-                                  .reason = str_new(128)};
+    struct local_rcpt_state st = {.msg = m, .rcpt = r->rcpt, .status = -1, .reason = str_new(128)};
     if (local_has_delivered_to(m, r->rcpt)) {
         local_note(&st, DELIVER_PERM, "5.4.6", "mail forwarding loop for %s", r->rcpt);
     } else {

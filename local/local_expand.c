@@ -104,15 +104,16 @@ static void local_virtual(struct local_rcpt_state *st, const char *addr, const c
         local_note(st, DELIVER_TEMP, "4.3.0", "virtual_mailbox_maps lookup failed for %s", addr);
     } else if (rc == 0) {
         local_note(st, DELIVER_PERM, "5.1.1", "unknown user: %s", addr);
-    } else if (!local_path_safe(v) || v[strlen(v) - 1] != '/' || !*cfg_str("virtual_mailbox_base")) {
+    } else if (!local_path_safe(v) || v[strlen(v) - 1] != '/' ||
+               !*cfg_str("virtual_mailbox_base")) {
         local_note(st, DELIVER_TEMP, "4.3.5",
                    "bad mailbox %s for %s: only Maildir (a path ending in '/') under "
                    "virtual_mailbox_base is supported",
                    v, addr);
     } else {
         char *path = xasprintf("%s/%s", cfg_str("virtual_mailbox_base"), v);
-        if (local_virtual_num(st, "virtual_uid_maps", addr, domkey, &uid) == 0
-            && local_virtual_num(st, "virtual_gid_maps", addr, domkey, &gid) == 0) {
+        if (local_virtual_num(st, "virtual_uid_maps", addr, domkey, &uid) == 0 &&
+            local_virtual_num(st, "virtual_gid_maps", addr, domkey, &gid) == 0) {
             struct local_id id = {.uid = (uid_t)uid, .gid = (gid_t)gid};
             if (!local_is_root()) {
                 id.uid = getuid();
@@ -169,8 +170,11 @@ static int local_user_forward(struct local_rcpt_state *st, const struct passwd *
 {
     bool set;
     char **paths = config_list_split(cfg_raw("forward_path", &set));
-    struct local_id id = {.uid = pw->pw_uid, .gid = pw->pw_gid, .user = pw->pw_name,
-                          .home = pw->pw_dir, .class = "forward"};
+    struct local_id id = {.uid = pw->pw_uid,
+                          .gid = pw->pw_gid,
+                          .user = pw->pw_name,
+                          .home = pw->pw_dir,
+                          .class = "forward"};
     if (!local_is_root()) {
         id.uid = getuid();
         id.gid = getgid();
@@ -259,8 +263,7 @@ static void local_names(const char *local_ext, char **full_r, char **user_r)
     *full_r = str_steal(&s);
 }
 
-static void local_local(struct local_rcpt_state *st, const char *full, const char *user,
-                        int depth)
+static void local_local(struct local_rcpt_state *st, const char *full, const char *user, int depth)
 {
     int rc = local_alias(st, full, depth);
     if (rc == 0 && strcmp(full, user) != 0)
@@ -301,8 +304,8 @@ void local_expand_addr(struct local_rcpt_state *st, const char *addr, const stru
 
 /* ---- expansion items -------------------------------------------------- */
 
-static void local_include(struct local_rcpt_state *st, const char *path,
-                          const struct local_id *id, int depth)
+static void local_include(struct local_rcpt_state *st, const char *path, const struct local_id *id,
+                          int depth)
 {
     str_t *data = str_new(512);
     uid_t fu;

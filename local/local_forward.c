@@ -62,8 +62,8 @@ void local_forward(struct local_rcpt_state *st)
                      st->nfwd, res.queue_id);
         } else {
             local_note(st, res.status == CLEANUP_STAT_PERM ? DELIVER_PERM : DELIVER_TEMP,
-                       res.status == CLEANUP_STAT_PERM ? "5.3.0" : "4.3.0",
-                       "cannot forward: %s %s", res.dsn, res.reason);
+                       res.status == CLEANUP_STAT_PERM ? "5.3.0" : "4.3.0", "cannot forward: %s %s",
+                       res.dsn, res.reason);
         }
     }
     free(err);

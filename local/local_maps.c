@@ -40,8 +40,7 @@ static dict_t *local_map_get(const char *spec)
     return d;
 }
 
-int local_maps_lookup(const char *param, const char *key, const char **value_r,
-                      const char **spec_r)
+int local_maps_lookup(const char *param, const char *key, const char **value_r, const char **spec_r)
 {
     char **list = cfg_list(param);
     int rc = 0;

@@ -50,8 +50,7 @@ void local_note_outcome(struct local_rcpt_state *st, const struct local_outcome 
     local_note_text(st, o->status, o->dsn, o->text);
 }
 
-void local_outcome_set(struct local_outcome *o, int status, const char *dsn, const char *fmt,
-                       ...)
+void local_outcome_set(struct local_outcome *o, int status, const char *dsn, const char *fmt, ...)
 {
     va_list ap;
     o->status = status;

@@ -79,8 +79,8 @@ static int local_write_headers(const struct local_msg *m, const char *rcpt, bool
     return rc;
 }
 
-int local_write_message(const struct local_msg *m, const char *rcpt, bool mbox,
-                        local_write_fn fn, void *ctx, char **error_r)
+int local_write_message(const struct local_msg *m, const char *rcpt, bool mbox, local_write_fn fn,
+                        void *ctx, char **error_r)
 {
     if (local_write_headers(m, rcpt, mbox, fn, ctx) < 0) {
         *error_r = xstrdup("write error");
@@ -103,8 +103,8 @@ int local_write_message(const struct local_msg *m, const char *rcpt, bool mbox,
     if (rc == 0 && n < 0)
         rc = -1; /* error_r set by the reader */
     if (rc == 0 && mbox) {
-        if (local_mbox_finish(&b, &ended_nl) < 0
-            || fn(ctx, ended_nl ? "\n" : "\n\n", ended_nl ? 1 : 2) < 0) {
+        if (local_mbox_finish(&b, &ended_nl) < 0 ||
+            fn(ctx, ended_nl ? "\n" : "\n\n", ended_nl ? 1 : 2) < 0) {
             *error_r = xstrdup("write error");
             rc = LOCAL_WRITE_ERROR;
         }
@@ -135,7 +135,8 @@ int local_read_delivered_to(struct local_msg *m, char **error_r)
     char buf[65536];
     qfile_content_rewind(m->qf);
     while (str_len(hdr) < want) {
-        size_t ask = want - str_len(hdr) < sizeof(buf) ? (size_t)(want - str_len(hdr)) : sizeof(buf);
+        size_t ask =
+            want - str_len(hdr) < sizeof(buf) ? (size_t)(want - str_len(hdr)) : sizeof(buf);
         ssize_t n = qfile_content_read(m->qf, buf, ask, error_r);
         if (n < 0) {
             str_free(&hdr);

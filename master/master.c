@@ -81,8 +81,7 @@ static void master_log_open(bool foreground)
 void master_reload(void)
 {
     struct master_params fresh;
-    msg_info("reload -- version %s, configuration %s", TERN_VERSION,
-             master_params.config_dir);
+    msg_info("reload -- version %s, configuration %s", TERN_VERSION, master_params.config_dir);
     struct mastercf *cf = master_config_load(master_params.config_dir, &fresh);
     if (cf == NULL) {
         msg_error("configuration not reloaded: keeping the running configuration");

@@ -57,9 +57,9 @@ struct master_proc {
     pid_t pid;
     struct master_service *svc;
     bool busy;
-    bool served;      /* reported busy at least once */
+    bool served; /* reported busy at least once */
     int64_t start_ms;
-    char *path;       /* for log messages */
+    char *path; /* for log messages */
     struct master_proc *next;
 };
 

@@ -35,8 +35,7 @@ static int listen_inet_one(struct master_service *svc, const char *host, const c
     int fd = inet_listen(host, port, MASTER_BACKLOG, &error);
     if (fd < 0) {
         if (ok_to_skip && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) {
-            msg_warn("%s, line %d: skipping %s: %s", svc->conf->file, svc->conf->line,
-                     host, error);
+            msg_warn("%s, line %d: skipping %s: %s", svc->conf->file, svc->conf->line, host, error);
             free(error);
             return 0;
         }
@@ -55,9 +54,7 @@ static int listen_inet_interfaces(struct master_service *svc, const struct maste
     for (char **i = p->inet_interfaces; *i; i++) {
         int rc = 0;
         if (strcmp(*i, "all") == 0) {
-            const char *any = p->want_ipv4 && p->want_ipv6 ? NULL
-                              : p->want_ipv4             ? "0.0.0.0"
-                                                         : "::";
+            const char *any = p->want_ipv4 && p->want_ipv6 ? NULL : p->want_ipv4 ? "0.0.0.0" : "::";
             rc = listen_inet_one(svc, any, port, false);
         } else if (strcmp(*i, "loopback-only") == 0 || strcmp(*i, "localhost") == 0) {
             if (p->want_ipv4)
@@ -73,8 +70,8 @@ static int listen_inet_interfaces(struct master_service *svc, const struct maste
             return -1;
     }
     if (svc->nlisten == 0) {
-        msg_error("%s, line %d: no address to listen on (inet_interfaces)",
-                  svc->conf->file, svc->conf->line);
+        msg_error("%s, line %d: no address to listen on (inet_interfaces)", svc->conf->file,
+                  svc->conf->line);
         return -1;
     }
     return 0;
@@ -111,8 +108,8 @@ static int listen_fifo(struct master_service *svc, const struct master_params *p
     mode_t mode = svc->conf->private_ ? 0600 : 0622;
     struct stat st;
     if (lstat(path, &st) == 0 && !S_ISFIFO(st.st_mode)) {
-        msg_error("%s, line %d: %s exists and is not a FIFO", svc->conf->file,
-                  svc->conf->line, path);
+        msg_error("%s, line %d: %s exists and is not a FIFO", svc->conf->file, svc->conf->line,
+                  path);
         return -1;
     }
     if (lstat(path, &st) < 0 && mkfifo(path, mode) < 0) {

@@ -75,8 +75,8 @@ int master_lock_acquire(const char *queue_dir)
         if (errno == EAGAIN || errno == EACCES) {
             struct flock probe = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
             pid_t other = fcntl(fd, F_GETLK, &probe) == 0 ? probe.l_pid : pidlock_read_pid(fd);
-            msg_error("the master for queue directory %s is already running (pid %ld)",
-                      queue_dir, (long)other);
+            msg_error("the master for queue directory %s is already running (pid %ld)", queue_dir,
+                      (long)other);
         } else {
             msg_error("lock %s: %s", path, strerror(errno));
         }

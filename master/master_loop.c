@@ -46,8 +46,7 @@ int master_signals_init(void)
 static bool service_wants_listen(struct master_service *svc, int64_t now)
 {
     return svc->nlisten > 0 && svc->avail <= 0 &&
-           (svc->maxproc == 0 || svc->total < svc->maxproc) &&
-           !master_service_throttled(svc, now);
+           (svc->maxproc == 0 || svc->total < svc->maxproc) && !master_service_throttled(svc, now);
 }
 
 struct loop_fds {

@@ -93,8 +93,7 @@ static int params_owner(struct master_params *p)
         return -1;
     }
     if (pw->pw_uid == 0) {
-        msg_error("mail_owner: \"%s\" has uid 0; it must be an unprivileged user",
-                  p->mail_owner);
+        msg_error("mail_owner: \"%s\" has uid 0; it must be an unprivileged user", p->mail_owner);
         return -1;
     }
     p->owner_uid = pw->pw_uid;

@@ -104,8 +104,7 @@ static char *service_sock_path(const struct mastercf_entry *e, const struct mast
 {
     if (e->type == MCF_INET)
         return NULL;
-    return xasprintf("%s/%s/%s", p->queue_directory, e->private_ ? "private" : "public",
-                     e->name);
+    return xasprintf("%s/%s/%s", p->queue_directory, e->private_ ? "private" : "public", e->name);
 }
 
 /* Create a service without listeners; master_listen_open binds them. */

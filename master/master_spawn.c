@@ -178,15 +178,14 @@ void master_status_read(struct master_service *svc)
 
 static void service_throttle(struct master_service *svc, int64_t now)
 {
-    int shift = svc->throttle_count < THROTTLE_MAX_SHIFT ? svc->throttle_count
-                                                         : THROTTLE_MAX_SHIFT;
+    int shift = svc->throttle_count < THROTTLE_MAX_SHIFT ? svc->throttle_count : THROTTLE_MAX_SHIFT;
     long long secs = master_params.throttle_time << shift;
     svc->throttle_count++;
     svc->fail_count = 0;
     svc->throttle_until = now + 1000 * secs;
     msg_warn("service %s/%s (%s, line %d): %s keeps failing; throttling for %lld seconds",
-             svc->conf->name, master_type_name(svc->conf->type), svc->conf->file,
-             svc->conf->line, svc->path, secs);
+             svc->conf->name, master_type_name(svc->conf->type), svc->conf->file, svc->conf->line,
+             svc->path, secs);
 }
 
 bool master_service_throttled(struct master_service *svc, int64_t now)
@@ -196,8 +195,7 @@ bool master_service_throttled(struct master_service *svc, int64_t now)
     if (now < svc->throttle_until)
         return true;
     svc->throttle_until = 0;
-    msg_info("service %s/%s: throttle ended", svc->conf->name,
-             master_type_name(svc->conf->type));
+    msg_info("service %s/%s: throttle ended", svc->conf->name, master_type_name(svc->conf->type));
     return false;
 }
 
@@ -209,11 +207,9 @@ static bool proc_log_exit(const struct master_proc *p, int status)
     if (master_stopping)
         return true;
     if (WIFSIGNALED(status))
-        msg_warn("process %s pid %ld killed by signal %d", p->path, (long)p->pid,
-                 WTERMSIG(status));
+        msg_warn("process %s pid %ld killed by signal %d", p->path, (long)p->pid, WTERMSIG(status));
     else
-        msg_warn("process %s pid %ld exit status %d", p->path, (long)p->pid,
-                 WEXITSTATUS(status));
+        msg_warn("process %s pid %ld exit status %d", p->path, (long)p->pid, WEXITSTATUS(status));
     return true;
 }
 

@@ -119,13 +119,18 @@ static void pickup_submit(qfile_t *qf, const char *id, struct cleanup_result *re
         rcpts[i] = (struct cleanup_rcpt){
             .address = r->address, .orcpt = *r->orcpt ? r->orcpt : NULL, .notify = notify[i]};
     }
-    struct cleanup_envelope env = {
-        .origin = "pickup", .sender = qfile_sender(qf), .protocol = "LOCAL",
-        .submit_uid = qfile_attr(qf, MAILDROP_ATTR_UID),
-        .envid = qfile_attr(qf, QFILE_ATTR_DSN_ENVID), .ret = qfile_attr(qf, QFILE_ATTR_DSN_RET),
-        .local_submission = true,
-        .extract_recipients = strcmp(qfile_attr(qf, MAILDROP_ATTR_EXTRACT), "1") == 0,
-        .rcpts = rcpts, .rcpt_count = n, .service_path = CLEANUP_SERVICE};
+    struct cleanup_envelope env = {.origin = "pickup",
+                                   .sender = qfile_sender(qf),
+                                   .protocol = "LOCAL",
+                                   .submit_uid = qfile_attr(qf, MAILDROP_ATTR_UID),
+                                   .envid = qfile_attr(qf, QFILE_ATTR_DSN_ENVID),
+                                   .ret = qfile_attr(qf, QFILE_ATTR_DSN_RET),
+                                   .local_submission = true,
+                                   .extract_recipients =
+                                       strcmp(qfile_attr(qf, MAILDROP_ATTR_EXTRACT), "1") == 0,
+                                   .rcpts = rcpts,
+                                   .rcpt_count = n,
+                                   .service_path = CLEANUP_SERVICE};
     char *err = NULL;
     cleanup_t *h = cleanup_open(&env, &err);
     memset(res, 0, sizeof(*res));

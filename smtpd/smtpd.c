@@ -50,7 +50,8 @@ static void smtpd_config_read(void)
             msg_warn("smtpd_forbid_bare_newline = %s: unknown value, using yes", bl);
         c->bare_lf = SMTPD_BARE_LF_REJECT;
     }
-    c->ext = ADDR_EXT_SIZE | ADDR_EXT_8BITMIME | ADDR_EXT_DSN | (c->smtputf8 ? ADDR_EXT_SMTPUTF8 : 0);
+    c->ext =
+        ADDR_EXT_SIZE | ADDR_EXT_8BITMIME | ADDR_EXT_DSN | (c->smtputf8 ? ADDR_EXT_SMTPUTF8 : 0);
     smtpd_auth_config(c);
     if (c->line_limit < 512)
         c->line_limit = 512; /* RFC 5321 4.5.3.1.4: commands of 512 octets */
@@ -118,8 +119,7 @@ void smtpd_io_failed(struct smtpd_session *s, int status)
     if (status == STREAM_TIMEOUT) {
         msg_info("timeout after %s from %s", after, s->namaddr);
         smtpd_reply_fatal(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->myhostname);
-    }
-    else
+    } else
         msg_info("lost connection after %s from %s", after, s->namaddr);
     s->quit = true;
 }
@@ -153,8 +153,7 @@ static void smtpd_peer(struct smtpd_session *s)
             struct sockaddr_in *in = (struct sockaddr_in *)&ss;
             inet_ntop(AF_INET, &in->sin_addr, s->addr, sizeof(s->addr));
             snprintf(s->port, sizeof(s->port), "%u", ntohs(in->sin_port));
-        }
-        else if (ss.ss_family == AF_INET6) {
+        } else if (ss.ss_family == AF_INET6) {
             struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
             if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
                 inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], s->addr, sizeof(s->addr));
@@ -167,8 +166,8 @@ static void smtpd_peer(struct smtpd_session *s)
     str_lcpy(s->name, "unknown", sizeof(s->name));
     snprintf(s->namaddr, sizeof(s->namaddr), "%s[%s]", s->name, s->addr);
     s->in_mynetworks = smtpd_netlist_match(smtpd_mynetworks, s->addr) == 1;
-    s->bare_lf_ok = s->cfg->bare_lf == SMTPD_BARE_LF_NORMALIZE
-                    || smtpd_netlist_match(smtpd_bare_lf_excl, s->addr) == 1;
+    s->bare_lf_ok = s->cfg->bare_lf == SMTPD_BARE_LF_NORMALIZE ||
+                    smtpd_netlist_match(smtpd_bare_lf_excl, s->addr) == 1;
 }
 
 /* Input before the greeting: a client that does not wait its turn. */
@@ -294,8 +293,7 @@ static void smtpd_session_run(struct smtpd_session *s)
     if (s->cfg->tls_wrapper) {
         if (!smtpd_tls_wrapper_start(s))
             return;
-    }
-    else if (smtpd_pregreet(s)) {
+    } else if (smtpd_pregreet(s)) {
         smtpd_reply_fatal(s, "554 5.5.0 %s Error: SMTP protocol synchronization",
                           s->cfg->myhostname);
         return;

@@ -32,14 +32,14 @@ struct smtpd_config {
     bool helo_required, delay_reject, vrfy_disabled, smtputf8, strict;
     bool reject_unlisted, allow_untrusted_routing;
     bool forbid_pipelining;
-    int bare_lf;          /* SMTPD_BARE_LF_* */
-    unsigned ext;         /* ADDR_EXT_* advertised */
-    int tls_level;        /* enum tls_level: none, may or encrypt */
-    bool tls_wrapper;     /* smtpd_tls_wrappermode: TLS from the first byte */
+    int bare_lf;      /* SMTPD_BARE_LF_* */
+    unsigned ext;     /* ADDR_EXT_* advertised */
+    int tls_level;    /* enum tls_level: none, may or encrypt */
+    bool tls_wrapper; /* smtpd_tls_wrappermode: TLS from the first byte */
     bool tls_received_header;
     int tls_loglevel;
-    bool sasl_enable;     /* smtpd_sasl_auth_enable */
-    bool tls_auth_only;   /* smtpd_tls_auth_only: no AUTH before TLS */
+    bool sasl_enable;   /* smtpd_sasl_auth_enable */
+    bool tls_auth_only; /* smtpd_tls_auth_only: no AUTH before TLS */
 };
 
 enum { SMTPD_BARE_LF_REJECT, SMTPD_BARE_LF_NORMALIZE };
@@ -55,13 +55,13 @@ struct smtpd_session {
     const struct smtpd_config *cfg;
     char addr[INET6_ADDRSTRLEN];
     char port[8];
-    char name[16];          /* "unknown": no reverse DNS yet */
+    char name[16];                       /* "unknown": no reverse DNS yet */
     char namaddr[INET6_ADDRSTRLEN + 32]; /* unknown[192.0.2.1] */
     bool in_mynetworks;
-    bool bare_lf_ok;        /* normalize bare LF for this client */
+    bool bare_lf_ok; /* normalize bare LF for this client */
     char *helo;
     bool esmtp;
-    char *sasl_username;    /* authenticated user (authd's name), or NULL */
+    char *sasl_username;     /* authenticated user (authd's name), or NULL */
     const char *sasl_method; /* "PLAIN" or "LOGIN" when authenticated */
     long auth_failures;
     /* transaction */
@@ -70,18 +70,18 @@ struct smtpd_session {
     struct addr_mail_opts mopts;
     struct smtpd_rcpt *rcpts;
     size_t nrcpt, rcpt_cap;
-    cleanup_t *bdat;        /* open cleanup while BDAT chunks arrive */
-    bool bdat_active;       /* a BDAT transaction is under way */
-    int bdat_code;          /* its sticky error reply, 0 = none */
+    cleanup_t *bdat;  /* open cleanup while BDAT chunks arrive */
+    bool bdat_active; /* a BDAT transaction is under way */
+    int bdat_code;    /* its sticky error reply, 0 = none */
     char *bdat_error;
     struct smtp_data bdat_dec;
     uint64_t bdat_size;
     /* session */
     str_t *line;
-    const char *last_cmd;   /* for "lost connection after X" */
+    const char *last_cmd; /* for "lost connection after X" */
     long errors, junk;
     unsigned ok[SMTP_VERB_COUNT], total[SMTP_VERB_COUNT];
-    bool quit;              /* leave the command loop */
+    bool quit; /* leave the command loop */
 };
 
 /* smtpd.c: replies. Each ends the line with CRLF; 4xx/5xx count as errors. */

@@ -126,8 +126,8 @@ static bool smtpd_auth_verify(struct smtpd_session *s, const char *mech,
     struct auth_result res;
     char *err = NULL;
     if (auth_client_verify(&req, &res, &err) < 0) {
-        msg_warn("%s: SASL %s authentication: authentication service unavailable: %s",
-                 s->namaddr, mech, err);
+        msg_warn("%s: SASL %s authentication: authentication service unavailable: %s", s->namaddr,
+                 mech, err);
         free(err);
         smtpd_reply(s, "454 4.7.0 Temporary authentication failure");
         return false;
@@ -138,13 +138,10 @@ static bool smtpd_auth_verify(struct smtpd_session *s, const char *mech,
         s->sasl_method = strcasecmp(mech, "LOGIN") == 0 ? "LOGIN" : "PLAIN";
         smtpd_reply(s, "235 2.7.0 Authentication successful");
         ok = true;
-    }
-    else if (res.status == AUTH_TEMPFAIL) {
-        msg_warn("%s: SASL %s authentication: temporary failure: %s", s->namaddr, mech,
-                 res.reason);
+    } else if (res.status == AUTH_TEMPFAIL) {
+        msg_warn("%s: SASL %s authentication: temporary failure: %s", s->namaddr, mech, res.reason);
         smtpd_reply(s, "454 4.7.0 Temporary authentication failure");
-    }
-    else
+    } else
         smtpd_auth_failed(s, mech, "authentication failed");
     auth_result_clear(&res);
     return ok;
@@ -183,8 +180,7 @@ bool smtpd_cmd_auth(struct smtpd_session *s, const struct smtp_cmd *cmd)
             free(args);
             return false;
         }
-    }
-    else
+    } else
         initial = NULL;
     if (*mech == '\0') {
         smtpd_reply(s, "501 5.5.4 Syntax: AUTH mechanism [initial-response]");

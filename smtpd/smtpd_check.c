@@ -45,7 +45,10 @@ static dict_t **smtpd_tables;
 static char **smtpd_table_specs;
 static size_t smtpd_ntables;
 
-void smtpd_check_init(void) { resolve_reset(); }
+void smtpd_check_init(void)
+{
+    resolve_reset();
+}
 
 static dict_t *smtpd_table(const char *spec)
 {
@@ -68,8 +71,7 @@ static dict_t *smtpd_table(const char *spec)
 }
 
 static enum smtpd_verdict smtpd_reject(struct smtpd_ctx *c, int code, const char *dsn,
-                                       const char *target, const char *subject,
-                                       const char *text)
+                                       const char *target, const char *subject, const char *text)
 {
     str_t *r = str_new(128);
     (void)str_appendf(r, "%d %s <", code, dsn);
@@ -204,8 +206,7 @@ static enum smtpd_verdict smtpd_check_helo_access(struct smtpd_ctx *c, const cha
 
 /* Address keys: the address, its domain and parents, then "local@". */
 static enum smtpd_verdict smtpd_check_addr_access(struct smtpd_ctx *c, const char *spec,
-                                                  const struct addr_path *p,
-                                                  const char *subject)
+                                                  const struct addr_path *p, const char *subject)
 {
     const char *keys[SMTPD_MAX_KEYS];
     size_t n = 0;
@@ -247,8 +248,7 @@ static int smtpd_auth_destination(struct smtpd_ctx *c)
     return ours;
 }
 
-static enum smtpd_verdict smtpd_unauth_destination(struct smtpd_ctx *c, bool defer,
-                                                   bool permit)
+static enum smtpd_verdict smtpd_unauth_destination(struct smtpd_ctx *c, bool defer, bool permit)
 {
     if (c->rcpt == NULL)
         return V_DUNNO;
@@ -354,8 +354,7 @@ static enum smtpd_verdict smtpd_login_mismatch(struct smtpd_ctx *c, bool authent
         char *text = xasprintf("not owned by user %s", login);
         v = smtpd_reject(c, 553, "5.7.1", s->sender.addr, "Sender address", text);
         free(text);
-    }
-    else if (login == NULL && rc > 0)
+    } else if (login == NULL && rc > 0)
         v = smtpd_reject(c, 553, "5.7.1", s->sender.addr, "Sender address", "not logged in");
     free(owners);
     return v;
@@ -399,26 +398,29 @@ static enum smtpd_verdict smtpd_table_restriction(struct smtpd_ctx *c, const cha
     if (strcasecmp(name, "check_helo_access") == 0)
         return smtpd_check_helo_access(c, spec);
     if (strcasecmp(name, "check_sender_access") == 0)
-        return smtpd_sender(c) ? smtpd_check_addr_access(c, spec, smtpd_sender(c),
-                                                         "Sender address")
+        return smtpd_sender(c) ? smtpd_check_addr_access(c, spec, smtpd_sender(c), "Sender address")
                                : V_DUNNO;
     return c->rcpt ? smtpd_check_addr_access(c, spec, c->rcpt, "Recipient address") : V_DUNNO;
 }
 
 static bool smtpd_is_table_restriction(const char *name)
 {
-    return strcasecmp(name, "check_client_access") == 0
-           || strcasecmp(name, "check_helo_access") == 0
-           || strcasecmp(name, "check_sender_access") == 0
-           || strcasecmp(name, "check_recipient_access") == 0;
+    return strcasecmp(name, "check_client_access") == 0 ||
+           strcasecmp(name, "check_helo_access") == 0 ||
+           strcasecmp(name, "check_sender_access") == 0 ||
+           strcasecmp(name, "check_recipient_access") == 0;
 }
 
 static bool smtpd_needs_dns(const char *name)
 {
     static const char *const dns[] = {
-        "reject_unknown_recipient_domain", "reject_unknown_sender_domain",
-        "reject_unknown_client_hostname", "reject_unknown_reverse_client_hostname",
-        "reject_unknown_helo_hostname", "reject_rbl_client", "reject_rhsbl_sender",
+        "reject_unknown_recipient_domain",
+        "reject_unknown_sender_domain",
+        "reject_unknown_client_hostname",
+        "reject_unknown_reverse_client_hostname",
+        "reject_unknown_helo_hostname",
+        "reject_rbl_client",
+        "reject_rhsbl_sender",
         "permit_mx_backup",
     };
     for (size_t i = 0; i < N_ELEMENTS(dns); i++)
@@ -458,11 +460,11 @@ static enum smtpd_verdict smtpd_restriction(struct smtpd_ctx *c, const char *nam
         return smtpd_non_fqdn(c, smtpd_sender(c), "Sender address");
     if (strcasecmp(name, "reject_non_fqdn_recipient") == 0)
         return smtpd_non_fqdn(c, c->rcpt, "Recipient address");
-    if (strcasecmp(name, "reject_invalid_helo_hostname") == 0
-        || strcasecmp(name, "reject_invalid_hostname") == 0)
+    if (strcasecmp(name, "reject_invalid_helo_hostname") == 0 ||
+        strcasecmp(name, "reject_invalid_hostname") == 0)
         return smtpd_helo_check(c, false);
-    if (strcasecmp(name, "reject_non_fqdn_helo_hostname") == 0
-        || strcasecmp(name, "reject_non_fqdn_hostname") == 0)
+    if (strcasecmp(name, "reject_non_fqdn_helo_hostname") == 0 ||
+        strcasecmp(name, "reject_non_fqdn_hostname") == 0)
         return smtpd_helo_check(c, true);
     if (smtpd_needs_dns(name)) {
         static bool warned;
@@ -483,8 +485,7 @@ static enum smtpd_verdict smtpd_list(struct smtpd_ctx *c, char **list)
                 return smtpd_config_error(c, "check_*_access needs a type:table argument");
             v = smtpd_table_restriction(c, list[i], list[i + 1]);
             i++;
-        }
-        else
+        } else
             v = smtpd_restriction(c, list[i]);
         if (v != V_DUNNO)
             return v;
@@ -515,8 +516,7 @@ char *smtpd_check_client(struct smtpd_session *s)
 char *smtpd_check_helo(struct smtpd_session *s)
 {
     struct smtpd_ctx c = {.s = s};
-    return smtpd_param_list(&c, "smtpd_helo_restrictions", "Helo command",
-                            s->helo ? s->helo : "");
+    return smtpd_param_list(&c, "smtpd_helo_restrictions", "Helo command", s->helo ? s->helo : "");
 }
 
 char *smtpd_check_sender(struct smtpd_session *s)
@@ -534,14 +534,12 @@ char *smtpd_check_rcpt(struct smtpd_session *s, const struct addr_path *rcpt)
         if (r == NULL && s->helo != NULL)
             r = smtpd_param_list(&c, "smtpd_helo_restrictions", "Helo command", s->helo);
         if (r == NULL)
-            r = smtpd_param_list(&c, "smtpd_sender_restrictions", "Sender address",
-                                 s->sender.addr);
+            r = smtpd_param_list(&c, "smtpd_sender_restrictions", "Sender address", s->sender.addr);
     }
     if (r == NULL)
         r = smtpd_param_list(&c, "smtpd_relay_restrictions", "Recipient address", rcpt->addr);
     if (r == NULL)
-        r = smtpd_param_list(&c, "smtpd_recipient_restrictions", "Recipient address",
-                             rcpt->addr);
+        r = smtpd_param_list(&c, "smtpd_recipient_restrictions", "Recipient address", rcpt->addr);
     if (r == NULL && s->cfg->reject_unlisted && smtpd_unlisted_recipient(&c) == V_REJECT)
         r = c.reply;
     return r;

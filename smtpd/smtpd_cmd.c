@@ -159,8 +159,8 @@ static bool smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_cmd *cmd)
     const char *dsn;
     char *err = NULL;
     int flags = (s->cfg->strict ? ADDR_F_STRICT : 0) | (s->mopts.smtputf8 ? ADDR_F_SMTPUTF8 : 0);
-    if (addr_rcpt_parse(cmd->arg, cmd->arg_len, flags, s->cfg->ext, &p, &o, &reply, &dsn,
-                        &err) < 0) {
+    if (addr_rcpt_parse(cmd->arg, cmd->arg_len, flags, s->cfg->ext, &p, &o, &reply, &dsn, &err) <
+        0) {
         smtpd_reply(s, "%d %s %s", reply, dsn, err);
         free(err);
         return false;
@@ -170,8 +170,7 @@ static bool smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_cmd *cmd)
     if (ok) {
         smtpd_rcpt_add(s, &p, &o);
         smtpd_reply(s, "250 2.1.5 Ok");
-    }
-    else {
+    } else {
         smtpd_log_reject(s, "RCPT", rej, p.addr);
         smtpd_reply(s, "%s", rej);
         free(rej);
@@ -222,8 +221,8 @@ static bool smtpd_cmd_simple(struct smtpd_session *s, const struct smtp_cmd *cmd
 
 bool smtpd_cmd_dispatch(struct smtpd_session *s, const struct smtp_cmd *cmd)
 {
-    if (s->bdat_active && cmd->verb != SMTP_VERB_BDAT && cmd->verb != SMTP_VERB_RSET
-        && cmd->verb != SMTP_VERB_QUIT && cmd->verb != SMTP_VERB_NOOP) {
+    if (s->bdat_active && cmd->verb != SMTP_VERB_BDAT && cmd->verb != SMTP_VERB_RSET &&
+        cmd->verb != SMTP_VERB_QUIT && cmd->verb != SMTP_VERB_NOOP) {
         smtpd_reply(s, "503 5.5.1 Error: BDAT transaction in progress");
         return false;
     }

@@ -75,8 +75,8 @@ static bool smtpd_cleanup_finish(struct smtpd_session *s, cleanup_t **hp)
     cleanup_finish(hp, &res);
     if (res.status == CLEANUP_STAT_OK) {
         if (s->sasl_username != NULL)
-            msg_info("%s: client=%s, sasl_method=%s, sasl_username=%s", res.queue_id,
-                     s->namaddr, s->sasl_method, s->sasl_username);
+            msg_info("%s: client=%s, sasl_method=%s, sasl_username=%s", res.queue_id, s->namaddr,
+                     s->sasl_method, s->sasl_username);
         else
             msg_info("%s: client=%s", res.queue_id, s->namaddr);
         smtpd_reply(s, "250 2.0.0 Ok: queued as %s", res.queue_id);
@@ -86,8 +86,7 @@ static bool smtpd_cleanup_finish(struct smtpd_session *s, cleanup_t **hp)
     if (res.status == CLEANUP_STAT_PERM) {
         const char *dsn = res.dsn[0] == '5' ? res.dsn : "5.7.1";
         smtpd_reply(s, "%d %s Error: %s", strcmp(dsn, "5.3.4") == 0 ? 552 : 550, dsn, reason);
-    }
-    else {
+    } else {
         /* RFC 5321: 452 is "insufficient system storage" (cleanup's 4.3.1). */
         const char *dsn = res.dsn[0] == '4' ? res.dsn : "4.3.0";
         smtpd_reply(s, "%d %s Error: %s", strcmp(dsn, "4.3.1") == 0 ? 452 : 451, dsn, reason);
@@ -164,8 +163,7 @@ bool smtpd_cmd_data(struct smtpd_session *s)
     else if (st == SMTP_DATA_BARE_LF) {
         msg_info("bare <LF> received from %s after DATA", s->namaddr);
         smtpd_reply_fatal(s, "521 5.5.2 %s Error: bare <LF> received", s->cfg->myhostname);
-    }
-    else
+    } else
         smtpd_io_failed(s, st);
     cleanup_abort(&h);
     smtpd_reset(s);

@@ -69,8 +69,7 @@ smtpd_netlist_t *smtpd_netlist_open(const char *param)
             (void)str_appendf(text, "%s %s\n", *e + ((*e)[0] == '!'),
                               (*e)[0] == '!' ? "DUNNO" : "OK");
         else
-            msg_warn("%s: %s: host names and files are not supported; entry ignored", param,
-                     *e);
+            msg_warn("%s: %s: host names and files are not supported; entry ignored", param, *e);
     }
     cfg_list_free(&list);
     if (str_len(text) > 0) {

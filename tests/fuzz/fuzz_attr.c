@@ -58,8 +58,8 @@ static bool lists_equal(const struct attr_list *a, const struct attr_list *b)
         return false;
     for (size_t i = 0; i < a->count; i++) {
         const struct attr *x = &a->items[i], *y = &b->items[i];
-        if (strcmp(x->name, y->name) != 0 || x->len != y->len
-            || memcmp(x->value, y->value, x->len) != 0 || x->value[x->len] != '\0')
+        if (strcmp(x->name, y->name) != 0 || x->len != y->len ||
+            memcmp(x->value, y->value, x->len) != 0 || x->value[x->len] != '\0')
             return false;
     }
     return true;
@@ -77,8 +77,8 @@ static void check_reencode(const struct attr_list *list, const struct attr_limit
         abort();
     struct attr_list *again = attr_list_new();
     size_t used;
-    if (attr_parse(m.out->s, m.out->len, again, lim, &used, NULL) != 0 || used != m.out->len
-        || !lists_equal(list, again))
+    if (attr_parse(m.out->s, m.out->len, again, lim, &used, NULL) != 0 || used != m.out->len ||
+        !lists_equal(list, again))
         abort();
     attr_list_free(&again);
     stream_close(&w);

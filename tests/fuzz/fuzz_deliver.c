@@ -87,8 +87,8 @@ static void check_roundtrip(struct deliver_request *req)
     char *err = NULL;
     if (deliver_request_send(w, req, &err) != 0)
         abort();
-    struct memio rm = {.data = (const uint8_t *)str_c(wm.out), .len = str_len(wm.out),
-                       .chunk = 4096};
+    struct memio rm = {
+        .data = (const uint8_t *)str_c(wm.out), .len = str_len(wm.out), .chunk = 4096};
     stream_t *r = mem_stream(&rm);
     struct deliver_request again;
     if (deliver_request_read(r, &again, &err) != 1)
@@ -123,8 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *err = NULL;
     int rc;
     while ((rc = deliver_request_read(s, &req, &err)) == 1) {
-        if (!queue_id_valid(req.queue_id) || req.nrcpts == 0 || req.nrcpts > 10000
-            || req.queue_file[0] == '/')
+        if (!queue_id_valid(req.queue_id) || req.nrcpts == 0 || req.nrcpts > 10000 ||
+            req.queue_file[0] == '/')
             abort();
         check_roundtrip(&req);
         deliver_request_clear(&req);

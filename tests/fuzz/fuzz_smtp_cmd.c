@@ -12,10 +12,10 @@
 #include "smtp_access.h"
 #include "smtp_cmd.h"
 
-#define CHECK(cond)                                                                             \
-    do {                                                                                        \
-        if (!(cond))                                                                            \
-            __builtin_trap();                                                                   \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            __builtin_trap();                                                                      \
     } while (0)
 
 static void fuzz_cmd(const char *b, size_t n)
@@ -24,13 +24,12 @@ static void fuzz_cmd(const char *b, size_t n)
     if (smtp_cmd_parse(b, n, &c) == 0) {
         CHECK(c.arg >= b && c.arg + c.arg_len <= b + n);
         CHECK(c.name != NULL);
-    }
-    else
+    } else
         CHECK(c.reply >= 500 && c.reply <= 502 && c.error != NULL);
 }
 
-static int fuzz_decode(const char *b, size_t n, enum smtp_data_mode mode, bool lf_ok,
-                       bool split, str_t *out, size_t *used_r)
+static int fuzz_decode(const char *b, size_t n, enum smtp_data_mode mode, bool lf_ok, bool split,
+                       str_t *out, size_t *used_r)
 {
     struct smtp_data d;
     smtp_data_init(&d, mode, lf_ok);
@@ -59,8 +58,8 @@ static void fuzz_data(const char *b, size_t n, unsigned char mode)
     CHECK(str_len(a) <= ua);
     if (sa == SMTP_DATA_END) {
         CHECK(m == SMTP_DATA_DOT);
-        CHECK((ua == 3 && memcmp(b, ".\r\n", 3) == 0)
-              || (ua >= 5 && memcmp(b + ua - 5, "\r\n.\r\n", 5) == 0));
+        CHECK((ua == 3 && memcmp(b, ".\r\n", 3) == 0) ||
+              (ua >= 5 && memcmp(b + ua - 5, "\r\n.\r\n", 5) == 0));
     }
     if (m == SMTP_DATA_RAW)
         CHECK(sa == SMTP_DATA_MORE);

@@ -221,7 +221,10 @@ struct bad_case {
     const char *reason; /* substring of the error */
 };
 
-#define BAD(s, r) {s, sizeof(s) - 1, r}
+#define BAD(s, r)                                                                                  \
+    {                                                                                              \
+        s, sizeof(s) - 1, r                                                                        \
+    }
 
 static void test_malformed(void **state)
 {
@@ -462,8 +465,7 @@ static void test_parse_buffer(void **state)
     assert_int_equal(attr_parse(buf, sizeof(buf) - 1, p->list, NULL, &used, &err), 0);
     assert_int_equal(used, 5);
     off += used;
-    assert_int_equal(attr_parse(buf + off, sizeof(buf) - 1 - off, p->list, NULL, &used, &err),
-                     0);
+    assert_int_equal(attr_parse(buf + off, sizeof(buf) - 1 - off, p->list, NULL, &used, &err), 0);
     assert_int_equal(attr_get_str(p->list, "b", &v), 0);
     off += used;
     assert_int_equal(attr_parse(buf + off, sizeof(buf) - 1 - off, p->list, NULL, &used, &err),

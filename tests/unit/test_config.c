@@ -89,18 +89,18 @@ static void test_defaults(void **state)
     static const struct {
         const char *name, *value;
     } want[] = {
-        { "mail_owner", "tern" },
-        { "setgid_group", "terndrop" },
-        { "default_privs", "nobody" },
-        { "syslog_name", "tern" },
-        { "inet_interfaces", "all" },
-        { "mynetworks", "127.0.0.0/8 [::1]/128" },
-        { "message_size_limit", "26214400" },
-        { "line_length_limit", "2048" },
-        { "max_idle", "100s" },
-        { "default_database_type", "hash" },
-        { "maillog_file", "" },
-        { "relayhost", "" },
+        {"mail_owner", "tern"},
+        {"setgid_group", "terndrop"},
+        {"default_privs", "nobody"},
+        {"syslog_name", "tern"},
+        {"inet_interfaces", "all"},
+        {"mynetworks", "127.0.0.0/8 [::1]/128"},
+        {"message_size_limit", "26214400"},
+        {"line_length_limit", "2048"},
+        {"max_idle", "100s"},
+        {"default_database_type", "hash"},
+        {"maillog_file", ""},
+        {"relayhost", ""},
     };
     for (size_t i = 0; i < N_ELEMENTS(want); i++)
         assert_string_equal(cfg_str(want[i].name), want[i].value);
@@ -145,37 +145,37 @@ static void test_computed_domain(void **state)
 static const struct {
     const char *text, *name, *value;
 } syntax_cases[] = {
-    { "relayhost = x\n", "relayhost", "x" },
-    { "relayhost=x", "relayhost", "x" },
-    { "relayhost   =   x y  \t\n", "relayhost", "x y" },
-    { "relayhost =\n", "relayhost", "" },
-    { "relayhost = a=b\n", "relayhost", "a=b" },
-    { "relayhost = x\r\n", "relayhost", "x" },
-    { "# comment\n\n   \nrelayhost = x\n", "relayhost", "x" },
-    { "relayhost = x # not a comment\n", "relayhost", "x # not a comment" },
-    { "mynetworks = a,\n  b,\n\tc\n", "mynetworks", "a, b, c" },
-    { "mynetworks = a\n# comment inside\n  b\n", "mynetworks", "a b" },
-    { "mynetworks = a\n\n  b\n", "mynetworks", "a b" },
-    { "mynetworks = a\n    # indented comment\n  b\n", "mynetworks", "a b" },
-    { "relayhost = one\nrelayhost = two\n", "relayhost", "two" },
-    { "myhostname = h.example\nrelayhost = $myhostname\n", "relayhost", "h.example" },
-    { "myhostname = h\nrelayhost = ${myhostname}x\n", "relayhost", "hx" },
-    { "myhostname = h\nrelayhost = $(myhostname)x\n", "relayhost", "hx" },
-    { "myhostname = h\nrelayhost = [$myhostname]:25\n", "relayhost", "[h]:25" },
-    { "relayhost = a$$b\n", "relayhost", "a$b" },
-    { "relayhost = cost $ 5\n", "relayhost", "cost $ 5" },
-    { "relayhost = $undefined_thing.x\n", "relayhost", ".x" },
-    { "foo = bar\nrelayhost = <$foo>\n", "relayhost", "<bar>" },
-    { "relayhost = $foo\nfoo = later\n", "relayhost", "later" },
-    { "relayhost = ${mail_name?set}\n", "relayhost", "set" },
-    { "relayhost = ${maillog_file?set}\n", "relayhost", "" },
-    { "relayhost = ${mail_name:empty}\n", "relayhost", "" },
-    { "relayhost = ${maillog_file:empty}\n", "relayhost", "empty" },
-    { "relayhost = ${mail_name?{$mail_name}}\n", "relayhost", "{tern}" },
-    { "relayhost = ${mail_name?${syslog_name}x}\n", "relayhost", "ternx" },
-    { "a = $b\nb = $c\nc = deep\nrelayhost = $a\n", "relayhost", "deep" },
-    { "relayhost = $mail_name$mail_name\n", "relayhost", "terntern" },
-    { "mail_name = x\nsmtpd_banner = $myhostname ESMTP $mail_name\n", "mail_name", "x" },
+    {"relayhost = x\n", "relayhost", "x"},
+    {"relayhost=x", "relayhost", "x"},
+    {"relayhost   =   x y  \t\n", "relayhost", "x y"},
+    {"relayhost =\n", "relayhost", ""},
+    {"relayhost = a=b\n", "relayhost", "a=b"},
+    {"relayhost = x\r\n", "relayhost", "x"},
+    {"# comment\n\n   \nrelayhost = x\n", "relayhost", "x"},
+    {"relayhost = x # not a comment\n", "relayhost", "x # not a comment"},
+    {"mynetworks = a,\n  b,\n\tc\n", "mynetworks", "a, b, c"},
+    {"mynetworks = a\n# comment inside\n  b\n", "mynetworks", "a b"},
+    {"mynetworks = a\n\n  b\n", "mynetworks", "a b"},
+    {"mynetworks = a\n    # indented comment\n  b\n", "mynetworks", "a b"},
+    {"relayhost = one\nrelayhost = two\n", "relayhost", "two"},
+    {"myhostname = h.example\nrelayhost = $myhostname\n", "relayhost", "h.example"},
+    {"myhostname = h\nrelayhost = ${myhostname}x\n", "relayhost", "hx"},
+    {"myhostname = h\nrelayhost = $(myhostname)x\n", "relayhost", "hx"},
+    {"myhostname = h\nrelayhost = [$myhostname]:25\n", "relayhost", "[h]:25"},
+    {"relayhost = a$$b\n", "relayhost", "a$b"},
+    {"relayhost = cost $ 5\n", "relayhost", "cost $ 5"},
+    {"relayhost = $undefined_thing.x\n", "relayhost", ".x"},
+    {"foo = bar\nrelayhost = <$foo>\n", "relayhost", "<bar>"},
+    {"relayhost = $foo\nfoo = later\n", "relayhost", "later"},
+    {"relayhost = ${mail_name?set}\n", "relayhost", "set"},
+    {"relayhost = ${maillog_file?set}\n", "relayhost", ""},
+    {"relayhost = ${mail_name:empty}\n", "relayhost", ""},
+    {"relayhost = ${maillog_file:empty}\n", "relayhost", "empty"},
+    {"relayhost = ${mail_name?{$mail_name}}\n", "relayhost", "{tern}"},
+    {"relayhost = ${mail_name?${syslog_name}x}\n", "relayhost", "ternx"},
+    {"a = $b\nb = $c\nc = deep\nrelayhost = $a\n", "relayhost", "deep"},
+    {"relayhost = $mail_name$mail_name\n", "relayhost", "terntern"},
+    {"mail_name = x\nsmtpd_banner = $myhostname ESMTP $mail_name\n", "mail_name", "x"},
 };
 
 static void test_syntax(void **state)
@@ -262,18 +262,18 @@ static const struct {
     const char *value;
     const char *want[5]; /* NULL-terminated */
 } list_cases[] = {
-    { "inline:{ a=b, c=d }", { "inline:{ a=b, c=d }" } },
-    { "inline:{ a=b, c=d }, texthash:/x", { "inline:{ a=b, c=d }", "texthash:/x" } },
-    { "static:{ some text, here }\n\tx", { "static:{ some text, here }", "x" } },
-    { "{ a b, c }  d", { "a b, c", "d" } },
-    { "{a}", { "a" } },
-    { "{ { nested } }", { "{ nested }" } },
-    { "{a}{b} c", { "{a}{b}", "c" } },
-    { "{a}b", { "{a}b" } },
-    { "x{ y z }w, v", { "x{ y z }w", "v" } },
-    { "{}, { }, a", { "a" } },
-    { "inline:{ { k = v, w } }", { "inline:{ { k = v, w } }" } },
-    { ",,, ,", { NULL } },
+    {"inline:{ a=b, c=d }", {"inline:{ a=b, c=d }"}},
+    {"inline:{ a=b, c=d }, texthash:/x", {"inline:{ a=b, c=d }", "texthash:/x"}},
+    {"static:{ some text, here }\n\tx", {"static:{ some text, here }", "x"}},
+    {"{ a b, c }  d", {"a b, c", "d"}},
+    {"{a}", {"a"}},
+    {"{ { nested } }", {"{ nested }"}},
+    {"{a}{b} c", {"{a}{b}", "c"}},
+    {"{a}b", {"{a}b"}},
+    {"x{ y z }w, v", {"x{ y z }w", "v"}},
+    {"{}, { }, a", {"a"}},
+    {"inline:{ { k = v, w } }", {"inline:{ { k = v, w } }"}},
+    {",,, ,", {NULL}},
 };
 
 static void test_list_braces(void **state)
@@ -322,12 +322,23 @@ static void test_parse_time(void **state)
         int ok;
         long long secs;
     } cases[] = {
-        { "0", 's', 0, 0 },      { "10", 's', 0, 10 },    { "10", 'm', 0, 600 },
-        { "10", 'h', 0, 36000 }, { "2", 'd', 0, 172800 }, { "10s", 'd', 0, 10 },
-        { "5m", 's', 0, 300 },   { "1w", 's', 0, 604800 }, { "", 's', -1, 0 },
-        { "s", 's', -1, 0 },     { "5x", 's', -1, 0 },    { "-5", 's', -1, 0 },
-        { "5ss", 's', -1, 0 },   { " 5", 's', -1, 0 },    { "5 s", 's', -1, 0 },
-        { "99999999999999999999", 's', -1, 0 },            { "999999999999999999w", 's', -1, 0 },
+        {"0", 's', 0, 0},
+        {"10", 's', 0, 10},
+        {"10", 'm', 0, 600},
+        {"10", 'h', 0, 36000},
+        {"2", 'd', 0, 172800},
+        {"10s", 'd', 0, 10},
+        {"5m", 's', 0, 300},
+        {"1w", 's', 0, 604800},
+        {"", 's', -1, 0},
+        {"s", 's', -1, 0},
+        {"5x", 's', -1, 0},
+        {"-5", 's', -1, 0},
+        {"5ss", 's', -1, 0},
+        {" 5", 's', -1, 0},
+        {"5 s", 's', -1, 0},
+        {"99999999999999999999", 's', -1, 0},
+        {"999999999999999999w", 's', -1, 0},
     };
     for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
         long long secs = -1;
@@ -342,9 +353,9 @@ static void test_parse_time(void **state)
 static void test_parse_bool(void **state)
 {
     (void)state;
-    static const char *const yes[] = { "yes", "YES", "true", "On", "1" };
-    static const char *const no[] = { "no", "False", "off", "0" };
-    static const char *const bad[] = { "", "y", "n", "2", "yes ", "maybe" };
+    static const char *const yes[] = {"yes", "YES", "true", "On", "1"};
+    static const char *const no[] = {"no", "False", "off", "0"};
+    static const char *const bad[] = {"", "y", "n", "2", "yes ", "maybe"};
     bool v;
     for (size_t i = 0; i < N_ELEMENTS(yes); i++)
         assert_true(config_parse_bool(yes[i], &v) == 0 && v);
@@ -359,31 +370,38 @@ static void test_parse_bool(void **state)
 static const struct {
     const char *text, *msg;
 } error_cases[] = {
-    { "relayhost x\n", "t.cf, line 1: missing '=' after parameter name" },
-    { "# c\n\nrelayhost x\n", "t.cf, line 3: missing '='" },
-    { "relayhost = a\n\n# c\nbad-name = x\n", "t.cf, line 4: bad parameter name" },
-    { "= x\n", "t.cf, line 1: missing parameter name" },
-    { "  relayhost = x\n", "t.cf, line 1: continuation line without a parameter" },
-    { "message_size_limit = 10k\n", "t.cf, line 1: parameter message_size_limit: bad numeric value \"10k\"" },
-    { "message_size_limit = \n", "line 1: parameter message_size_limit: bad numeric value" },
-    { "max_use = 99999999999999999999999\n", "line 1: parameter max_use: bad numeric value" },
-    { "x = 1\nmax_idle = 5y\n", "t.cf, line 2: parameter max_idle: bad time value \"5y\"" },
-    { "max_idle = -5s\n", "line 1: parameter max_idle: bad time value" },
-    { "soft_bounce = perhaps\n", "t.cf, line 1: parameter soft_bounce: bad boolean value \"perhaps\"" },
-    { "default_process_limit = 0\n", "line 1: parameter default_process_limit: value \"0\" is below the minimum 1" },
-    { "message_size_limit = -1\n", "line 1: parameter message_size_limit: value \"-1\" is below the minimum 0" },
-    { "max_idle = 0\n", "line 1: parameter max_idle: value \"0\" is below the minimum 1" },
-    { "relayhost = $relayhost\n", "t.cf, line 1: parameter relayhost: expansion loop: relayhost -> relayhost" },
-    { "a = $b\nb = ${a}\n", "t.cf, line 1: parameter a: expansion loop: a -> b -> a" },
-    { "a = $b\nb = $(a)\n", "t.cf, line 2: parameter b: expansion loop: b -> a -> b" },
-    { "relayhost = ${mail_name?$relayhost}\n", "line 1: parameter relayhost: expansion loop" },
-    { "myhostname = $mydomain\n", "line 1: parameter myhostname: expansion loop: myhostname -> mydomain -> myhostname" },
-    { "relayhost = ${mail_name\n", "line 1: parameter relayhost: missing '}'" },
-    { "relayhost = $(mail_name\n", "line 1: parameter relayhost: missing ')'" },
-    { "relayhost = ${mail_name!x}\n", "line 1: parameter relayhost: bad character after parameter name mail_name" },
-    { "relayhost = ${}\n", "line 1: parameter relayhost: bad parameter name" },
-    { "max_use = $mail_name\n", "line 1: parameter max_use: bad numeric value \"tern\"" },
-    { "mail_name = x\n", NULL }, /* sanity: no error */
+    {"relayhost x\n", "t.cf, line 1: missing '=' after parameter name"},
+    {"# c\n\nrelayhost x\n", "t.cf, line 3: missing '='"},
+    {"relayhost = a\n\n# c\nbad-name = x\n", "t.cf, line 4: bad parameter name"},
+    {"= x\n", "t.cf, line 1: missing parameter name"},
+    {"  relayhost = x\n", "t.cf, line 1: continuation line without a parameter"},
+    {"message_size_limit = 10k\n",
+     "t.cf, line 1: parameter message_size_limit: bad numeric value \"10k\""},
+    {"message_size_limit = \n", "line 1: parameter message_size_limit: bad numeric value"},
+    {"max_use = 99999999999999999999999\n", "line 1: parameter max_use: bad numeric value"},
+    {"x = 1\nmax_idle = 5y\n", "t.cf, line 2: parameter max_idle: bad time value \"5y\""},
+    {"max_idle = -5s\n", "line 1: parameter max_idle: bad time value"},
+    {"soft_bounce = perhaps\n",
+     "t.cf, line 1: parameter soft_bounce: bad boolean value \"perhaps\""},
+    {"default_process_limit = 0\n",
+     "line 1: parameter default_process_limit: value \"0\" is below the minimum 1"},
+    {"message_size_limit = -1\n",
+     "line 1: parameter message_size_limit: value \"-1\" is below the minimum 0"},
+    {"max_idle = 0\n", "line 1: parameter max_idle: value \"0\" is below the minimum 1"},
+    {"relayhost = $relayhost\n",
+     "t.cf, line 1: parameter relayhost: expansion loop: relayhost -> relayhost"},
+    {"a = $b\nb = ${a}\n", "t.cf, line 1: parameter a: expansion loop: a -> b -> a"},
+    {"a = $b\nb = $(a)\n", "t.cf, line 2: parameter b: expansion loop: b -> a -> b"},
+    {"relayhost = ${mail_name?$relayhost}\n", "line 1: parameter relayhost: expansion loop"},
+    {"myhostname = $mydomain\n",
+     "line 1: parameter myhostname: expansion loop: myhostname -> mydomain -> myhostname"},
+    {"relayhost = ${mail_name\n", "line 1: parameter relayhost: missing '}'"},
+    {"relayhost = $(mail_name\n", "line 1: parameter relayhost: missing ')'"},
+    {"relayhost = ${mail_name!x}\n",
+     "line 1: parameter relayhost: bad character after parameter name mail_name"},
+    {"relayhost = ${}\n", "line 1: parameter relayhost: bad parameter name"},
+    {"max_use = $mail_name\n", "line 1: parameter max_use: bad numeric value \"tern\""},
+    {"mail_name = x\n", NULL}, /* sanity: no error */
 };
 
 static void test_errors(void **state)
@@ -461,8 +479,9 @@ static void test_overrides(void **state)
     assert_int_equal(config_override("smtpd_client_restrictions=permit, reject"), 0);
     assert_string_equal(cfg_str("smtpd_client_restrictions"), "permit, reject");
 
-    static const char *const bad[] = { "max_use", "max_use=x", "=5", "bad name=1",
-                                       "max_use=0", "relayhost=$relayhost", "max_idle=3q" };
+    static const char *const bad[] = {"max_use",    "max_use=x", "=5",
+                                      "bad name=1", "max_use=0", "relayhost=$relayhost",
+                                      "max_idle=3q"};
     for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
         log_reset();
         if (config_override(bad[i]) != -1)
@@ -592,12 +611,31 @@ static void expect_abort(void (*fn)(void))
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
 }
 
-static void misuse_str(void) { (void)cfg_str("no_such_parameter"); }
-static void misuse_int(void) { (void)cfg_int("myhostname"); }
-static void misuse_time(void) { (void)cfg_time("max_use"); }
-static void misuse_bool(void) { (void)cfg_bool("max_idle"); }
-static void misuse_raw(void) { (void)cfg_raw("nope", NULL); }
-static void misuse_list(void) { char **l = cfg_list("nope"); (void)l; }
+static void misuse_str(void)
+{
+    (void)cfg_str("no_such_parameter");
+}
+static void misuse_int(void)
+{
+    (void)cfg_int("myhostname");
+}
+static void misuse_time(void)
+{
+    (void)cfg_time("max_use");
+}
+static void misuse_bool(void)
+{
+    (void)cfg_bool("max_idle");
+}
+static void misuse_raw(void)
+{
+    (void)cfg_raw("nope", NULL);
+}
+static void misuse_list(void)
+{
+    char **l = cfg_list("nope");
+    (void)l;
+}
 
 static void test_misuse_panics(void **state)
 {
@@ -631,15 +669,16 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table_sane),     cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_table_sane),      cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_computed_domain), cmocka_unit_test(test_syntax),
-        cmocka_unit_test(test_raw_and_expand), cmocka_unit_test(test_types),
-        cmocka_unit_test(test_lists),          cmocka_unit_test(test_list_braces),          cmocka_unit_test(test_parse_time),
-        cmocka_unit_test(test_parse_bool),     cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_expansion_bombs), cmocka_unit_test(test_unknown_names),
-        cmocka_unit_test(test_overrides),      cmocka_unit_test(test_reload),
-        cmocka_unit_test(test_load_file),      cmocka_unit_test(test_binary_input),
-        cmocka_unit_test(test_reader),         cmocka_unit_test(test_misuse_panics),
+        cmocka_unit_test(test_raw_and_expand),  cmocka_unit_test(test_types),
+        cmocka_unit_test(test_lists),           cmocka_unit_test(test_list_braces),
+        cmocka_unit_test(test_parse_time),      cmocka_unit_test(test_parse_bool),
+        cmocka_unit_test(test_errors),          cmocka_unit_test(test_expansion_bombs),
+        cmocka_unit_test(test_unknown_names),   cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_reload),          cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_binary_input),    cmocka_unit_test(test_reader),
+        cmocka_unit_test(test_misuse_panics),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -103,8 +103,7 @@ static void test_roundtrip(void **state)
     }
     deliver_rcpt_result(&in.rcpts[0], DELIVER_OK, "2.0.0", "delivered to %s", "maildir");
     deliver_rcpt_result(&in.rcpts[1], DELIVER_TEMP, "4.2.2", "mailbox full");
-    deliver_rcpt_result(&in.rcpts[2], DELIVER_PERM, "5.1.1", "unknown user: \"%s\"\n",
-                        "x=y%");
+    deliver_rcpt_result(&in.rcpts[2], DELIVER_PERM, "5.1.1", "unknown user: \"%s\"\n", "x=y%");
     assert_int_equal(deliver_results_send(p->a, &in), 0);
     assert_int_equal(deliver_results_read(p->q, &out, &err), 0);
     assert_int_equal(out.rcpts[0].status, DELIVER_OK);
@@ -244,14 +243,14 @@ static void test_head_bad(void **state)
 }
 
 static const char *const bad_rcpts[] = {
-    "rcpt=bob@example.com\n\n",         /* no index */
-    "index=0\n\n",                      /* no rcpt */
-    "index=0\nrcpt=\n\n",               /* empty rcpt */
-    "index=-1\nrcpt=b@x\n\n",           /* negative index */
-    "index=0\nrcpt=b@x\nrcpt=c@x\n\n",  /* repeated */
-    "index=0\nrcpt=b@x\n",              /* EOF before the end of the record */
-    "",                                 /* EOF instead of the record */
-    "index=0\nrcpt=b\tx\n\n",           /* raw control byte */
+    "rcpt=bob@example.com\n\n",        /* no index */
+    "index=0\n\n",                     /* no rcpt */
+    "index=0\nrcpt=\n\n",              /* empty rcpt */
+    "index=-1\nrcpt=b@x\n\n",          /* negative index */
+    "index=0\nrcpt=b@x\nrcpt=c@x\n\n", /* repeated */
+    "index=0\nrcpt=b@x\n",             /* EOF before the end of the record */
+    "",                                /* EOF instead of the record */
+    "index=0\nrcpt=b\tx\n\n",          /* raw control byte */
 };
 
 static void test_rcpt_bad(void **state)

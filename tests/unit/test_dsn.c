@@ -350,14 +350,10 @@ int main(void)
     log_init("test_dsn");
     log_open("tern", "/dev/null");
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_failed_report),
-        cmocka_unit_test(test_remote_reply),
-        cmocka_unit_test(test_kinds),
-        cmocka_unit_test(test_headers_only_and_8bit),
-        cmocka_unit_test(test_hostile_text),
-        cmocka_unit_test(test_boundary_collision),
-        cmocka_unit_test(test_status_syntax),
-        cmocka_unit_test(test_misuse),
+        cmocka_unit_test(test_failed_report), cmocka_unit_test(test_remote_reply),
+        cmocka_unit_test(test_kinds),         cmocka_unit_test(test_headers_only_and_8bit),
+        cmocka_unit_test(test_hostile_text),  cmocka_unit_test(test_boundary_collision),
+        cmocka_unit_test(test_status_syntax), cmocka_unit_test(test_misuse),
         cmocka_unit_test(test_defer_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

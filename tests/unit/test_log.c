@@ -118,7 +118,9 @@ static void test_debug_verbose(void **state)
 static void test_control_chars(void **state)
 {
     (void)state;
-    msg_warn("a\nb\rc\x01" "d\x1b[31me%s", "\n\t");
+    msg_warn("a\nb\rc\x01"
+             "d\x1b[31me%s",
+             "\n\t");
     expect_one_line("warning: a?b?c?d?[31me??");
 }
 
@@ -248,10 +250,9 @@ static void test_panic(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_levels),        T(test_progname),   T(test_debug_verbose),
-        T(test_control_chars), T(test_long_line),  T(test_errno_preserved),
-        T(test_open_fails),    T(test_also_stderr), T(test_fatal),
-        T(test_panic),
+        T(test_levels),    T(test_progname),        T(test_debug_verbose), T(test_control_chars),
+        T(test_long_line), T(test_errno_preserved), T(test_open_fails),    T(test_also_stderr),
+        T(test_fatal),     T(test_panic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -305,12 +305,9 @@ static void test_full_filesystem(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_deliver),
-        cmocka_unit_test(test_unique_names),
-        cmocka_unit_test(test_abort_and_limits),
-        cmocka_unit_test(test_list),
-        cmocka_unit_test(test_name_parsing),
-        cmocka_unit_test(test_full_filesystem),
+        cmocka_unit_test(test_deliver),          cmocka_unit_test(test_unique_names),
+        cmocka_unit_test(test_abort_and_limits), cmocka_unit_test(test_list),
+        cmocka_unit_test(test_name_parsing),     cmocka_unit_test(test_full_filesystem),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

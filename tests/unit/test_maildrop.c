@@ -228,9 +228,9 @@ static void test_writer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_round_trip), cmocka_unit_test(test_request_bad),
+        cmocka_unit_test(test_request_round_trip),     cmocka_unit_test(test_request_bad),
         cmocka_unit_test(test_request_too_many_rcpts), cmocka_unit_test(test_chunk_bad),
-        cmocka_unit_test(test_addr_and_notify), cmocka_unit_test(test_writer),
+        cmocka_unit_test(test_addr_and_notify),        cmocka_unit_test(test_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -122,12 +122,13 @@ static void test_fields(void **state)
 static void test_overrides(void **state)
 {
     (void)state;
-    struct mastercf *m = parse("submission inet n - n - - smtpd\n"
-                               "  -o syslog_name=tern/submission\n"
-                               "# a comment between\n"
-                               "  -o smtpd_tls_security_level=encrypt -v\n"
-                               "  -o { smtpd_client_restrictions = permit_sasl_authenticated, reject }\n"
-                               "  -o {relayhost=[a]:25}\n");
+    struct mastercf *m =
+        parse("submission inet n - n - - smtpd\n"
+              "  -o syslog_name=tern/submission\n"
+              "# a comment between\n"
+              "  -o smtpd_tls_security_level=encrypt -v\n"
+              "  -o { smtpd_client_restrictions = permit_sasl_authenticated, reject }\n"
+              "  -o {relayhost=[a]:25}\n");
     assert_non_null(m);
     assert_int_equal(m->count, 1);
     const struct mastercf_entry *e = &m->entries[0];
@@ -139,10 +140,17 @@ static void test_overrides(void **state)
     assert_string_equal(e->overrides[3], "relayhost=[a]:25");
     assert_null(e->overrides[4]);
     /* argv is the command line as master will exec it. */
-    static const char *const argv[] = { "smtpd", "-o", "syslog_name=tern/submission", "-o",
-                                        "smtpd_tls_security_level=encrypt", "-v", "-o",
-                                        "smtpd_client_restrictions=permit_sasl_authenticated, reject",
-                                        "-o", "relayhost=[a]:25" };
+    static const char *const argv[] = {
+        "smtpd",
+        "-o",
+        "syslog_name=tern/submission",
+        "-o",
+        "smtpd_tls_security_level=encrypt",
+        "-v",
+        "-o",
+        "smtpd_client_restrictions=permit_sasl_authenticated, reject",
+        "-o",
+        "relayhost=[a]:25"};
     assert_int_equal(e->argc, (int)N_ELEMENTS(argv));
     for (size_t i = 0; i < N_ELEMENTS(argv); i++)
         assert_string_equal(e->argv[i], argv[i]);
@@ -153,41 +161,41 @@ static void test_overrides(void **state)
 static const struct {
     const char *text, *msg;
 } error_cases[] = {
-    { "smtp inet n - n - - \n", "m.cf, line 1: only 7 fields" },
-    { "# c\n\nsmtp\n", "m.cf, line 3: only 1 fields" },
-    { "smtp tcp n - n - - smtpd\n", "m.cf, line 1: bad service type \"tcp\"" },
-    { "smtp inet x - n - - smtpd\n", "line 1: bad private field \"x\"" },
-    { "smtp inet n yes n - - smtpd\n", "line 1: bad unpriv field \"yes\"" },
-    { "smtp inet n - Y - - smtpd\n", "line 1: bad chroot field \"Y\"" },
-    { "smtp inet y - n - - smtpd\n", "line 1: an inet service cannot be private" },
-    { "smtp inet n - n abc - smtpd\n", "line 1: bad wakeup field \"abc\"" },
-    { "smtp inet n - n 10?? - smtpd\n", "line 1: bad wakeup field \"10??\"" },
-    { "smtp inet n - n -5 - smtpd\n", "line 1: bad wakeup field \"-5\"" },
-    { "smtp inet n - n ? - smtpd\n", "line 1: bad wakeup field \"?\"" },
-    { "smtp inet n - n 9999999999 - smtpd\n", "line 1: bad wakeup field" },
-    { "smtp inet n - n - -1 smtpd\n", "line 1: bad maxproc field \"-1\"" },
-    { "smtp inet n - n - x smtpd\n", "line 1: bad maxproc field \"x\"" },
-    { "smtp inet n - n - - smtpd\nsmtp inet n - n - - smtpd\n",
-      "m.cf, line 2: duplicate service smtp/inet (first defined on line 1)" },
-    { "host: inet n - n - - smtpd\n", "line 1: bad inet service \"host:\"" },
-    { "[::1]2525 inet n - n - - smtpd\n", "line 1: bad inet service \"[::1]2525\"" },
-    { "[::1 inet n - n - - smtpd\n", "line 1: bad inet service" },
-    { "0 inet n - n - - smtpd\n", "line 1: bad inet service \"0\"" },
-    { "70000 inet n - n - - smtpd\n", "line 1: bad inet service \"70000\"" },
-    { "a/b:25 inet n - n - - smtpd\n", "line 1: bad inet service" },
-    { "../x unix - - n - - smtpd\n", "line 1: bad service name \"../x\"" },
-    { "a/b unix - - n - - smtpd\n", "line 1: bad service name \"a/b\"" },
-    { ".hidden unix - - n - - smtpd\n", "line 1: bad service name \".hidden\"" },
-    { "x unix - - n - - /bin/sh\n", "line 1: bad command \"/bin/sh\"" },
-    { "x unix - - n - - ../smtpd\n", "line 1: bad command" },
-    { "x unix - - n - - smtpd -o\n", "line 1: -o without name=value" },
-    { "x unix - - n - - smtpd -o foo\n", "line 1: -o foo: missing '='" },
-    { "x unix - - n - - smtpd\n  -o =x\n", "line 1: -o =x: bad parameter name" },
-    { "x unix - - n - - smtpd\n  -o bad-name=x\n", "line 1: -o bad-name=x: bad parameter name" },
-    { "x unix - - n - - smtpd -o { a = b\n", "line 1: missing '}'" },
-    { "x unix - - n - - smtpd -o {a=b}c\n", "line 1: text after '}'" },
-    { "  smtp inet n - n - - smtpd\n", "m.cf, line 1: continuation line without a service" },
-    { "ok unix - - n - - a\n#c\nbad unix - - n - - /a\n  -o x=y\n", "m.cf, line 3: bad command" },
+    {"smtp inet n - n - - \n", "m.cf, line 1: only 7 fields"},
+    {"# c\n\nsmtp\n", "m.cf, line 3: only 1 fields"},
+    {"smtp tcp n - n - - smtpd\n", "m.cf, line 1: bad service type \"tcp\""},
+    {"smtp inet x - n - - smtpd\n", "line 1: bad private field \"x\""},
+    {"smtp inet n yes n - - smtpd\n", "line 1: bad unpriv field \"yes\""},
+    {"smtp inet n - Y - - smtpd\n", "line 1: bad chroot field \"Y\""},
+    {"smtp inet y - n - - smtpd\n", "line 1: an inet service cannot be private"},
+    {"smtp inet n - n abc - smtpd\n", "line 1: bad wakeup field \"abc\""},
+    {"smtp inet n - n 10?? - smtpd\n", "line 1: bad wakeup field \"10??\""},
+    {"smtp inet n - n -5 - smtpd\n", "line 1: bad wakeup field \"-5\""},
+    {"smtp inet n - n ? - smtpd\n", "line 1: bad wakeup field \"?\""},
+    {"smtp inet n - n 9999999999 - smtpd\n", "line 1: bad wakeup field"},
+    {"smtp inet n - n - -1 smtpd\n", "line 1: bad maxproc field \"-1\""},
+    {"smtp inet n - n - x smtpd\n", "line 1: bad maxproc field \"x\""},
+    {"smtp inet n - n - - smtpd\nsmtp inet n - n - - smtpd\n",
+     "m.cf, line 2: duplicate service smtp/inet (first defined on line 1)"},
+    {"host: inet n - n - - smtpd\n", "line 1: bad inet service \"host:\""},
+    {"[::1]2525 inet n - n - - smtpd\n", "line 1: bad inet service \"[::1]2525\""},
+    {"[::1 inet n - n - - smtpd\n", "line 1: bad inet service"},
+    {"0 inet n - n - - smtpd\n", "line 1: bad inet service \"0\""},
+    {"70000 inet n - n - - smtpd\n", "line 1: bad inet service \"70000\""},
+    {"a/b:25 inet n - n - - smtpd\n", "line 1: bad inet service"},
+    {"../x unix - - n - - smtpd\n", "line 1: bad service name \"../x\""},
+    {"a/b unix - - n - - smtpd\n", "line 1: bad service name \"a/b\""},
+    {".hidden unix - - n - - smtpd\n", "line 1: bad service name \".hidden\""},
+    {"x unix - - n - - /bin/sh\n", "line 1: bad command \"/bin/sh\""},
+    {"x unix - - n - - ../smtpd\n", "line 1: bad command"},
+    {"x unix - - n - - smtpd -o\n", "line 1: -o without name=value"},
+    {"x unix - - n - - smtpd -o foo\n", "line 1: -o foo: missing '='"},
+    {"x unix - - n - - smtpd\n  -o =x\n", "line 1: -o =x: bad parameter name"},
+    {"x unix - - n - - smtpd\n  -o bad-name=x\n", "line 1: -o bad-name=x: bad parameter name"},
+    {"x unix - - n - - smtpd -o { a = b\n", "line 1: missing '}'"},
+    {"x unix - - n - - smtpd -o {a=b}c\n", "line 1: text after '}'"},
+    {"  smtp inet n - n - - smtpd\n", "m.cf, line 1: continuation line without a service"},
+    {"ok unix - - n - - a\n#c\nbad unix - - n - - /a\n  -o x=y\n", "m.cf, line 3: bad command"},
 };
 
 static void test_errors(void **state)
@@ -286,9 +294,12 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fields),   cmocka_unit_test(test_overrides),
-        cmocka_unit_test(test_errors),   cmocka_unit_test(test_binary),
-        cmocka_unit_test(test_same_name_other_type), cmocka_unit_test(test_shipped_file),
+        cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_binary),
+        cmocka_unit_test(test_same_name_other_type),
+        cmocka_unit_test(test_shipped_file),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

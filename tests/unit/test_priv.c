@@ -69,10 +69,10 @@ static void run_child(int (*fn)(void))
         fail_msg("child failed at check %d", WEXITSTATUS(status));
 }
 
-#define CHECK(n, cond)                                                         \
-    do {                                                                       \
-        if (!(cond))                                                           \
-            return (n);                                                        \
+#define CHECK(n, cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            return (n);                                                                            \
     } while (0)
 
 /* The state after a drop to (uid, gid): ids, one group, root is gone. */
@@ -204,8 +204,9 @@ static void test_drop_numeric(void **state)
 static int child_nonroot_rules(void)
 {
     if (geteuid() == 0)
-        CHECK(1, setgroups(1, &nobody_gid) == 0 && setresgid(nobody_gid, nobody_gid, nobody_gid) == 0
-                     && setresuid(nobody_uid, nobody_uid, nobody_uid) == 0);
+        CHECK(1, setgroups(1, &nobody_gid) == 0 &&
+                     setresgid(nobody_gid, nobody_gid, nobody_gid) == 0 &&
+                     setresuid(nobody_uid, nobody_uid, nobody_uid) == 0);
     uid_t me = getuid();
     gid_t mygid = getgid();
     struct passwd *pw = getpwuid(me);
@@ -291,9 +292,9 @@ static void test_refuse_root(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lookup_user), cmocka_unit_test(test_lookup_group),
-        cmocka_unit_test(test_drop_unknown), cmocka_unit_test(test_drop_nobody),
-        cmocka_unit_test(test_drop_group),  cmocka_unit_test(test_drop_numeric),
+        cmocka_unit_test(test_lookup_user),   cmocka_unit_test(test_lookup_group),
+        cmocka_unit_test(test_drop_unknown),  cmocka_unit_test(test_drop_nobody),
+        cmocka_unit_test(test_drop_group),    cmocka_unit_test(test_drop_numeric),
         cmocka_unit_test(test_nonroot_rules), cmocka_unit_test(test_chroot),
         cmocka_unit_test(test_refuse_root),
     };

@@ -73,9 +73,13 @@ static char *write_msg(const char *dir, const char *hdr, const str_t *body, size
     char *err = NULL;
     must_ok(qfile_create(dir, &w, id, &err), err);
     struct timeval tv = {.tv_sec = 1700000000, .tv_usec = 42};
-    struct qfile_client cl = {.name = "mx.example.org", .addr = "192.0.2.1", .port = "40000",
-                              .helo = "mx.example.org", .protocol = "ESMTP",
-                              .sasl_method = "PLAIN", .sasl_username = "alice"};
+    struct qfile_client cl = {.name = "mx.example.org",
+                              .addr = "192.0.2.1",
+                              .port = "40000",
+                              .helo = "mx.example.org",
+                              .protocol = "ESMTP",
+                              .sasl_method = "PLAIN",
+                              .sasl_username = "alice"};
     must_ok(qfile_write_arrival(w, &tv, &err), err);
     must_ok(qfile_write_sender(w, "alice@example.org", &err), err);
     must_ok(qfile_write_client(w, &cl, &err), err);
@@ -83,7 +87,8 @@ static char *write_msg(const char *dir, const char *hdr, const str_t *body, size
     for (size_t i = 0; i + 1 < nrcpt; i++) {
         char addr[64];
         snprintf(addr, sizeof(addr), "user%zu@example.net", i);
-        struct qfile_rcpt_spec r = {.address = addr, .orcpt = "rfc822;orig@example.net",
+        struct qfile_rcpt_spec r = {.address = addr,
+                                    .orcpt = "rfc822;orig@example.net",
                                     .original = "list@example.net",
                                     .notify = QFILE_NOTIFY_SUCCESS | QFILE_NOTIFY_FAILURE};
         must_ok(qfile_write_rcpt(w, &r, &err), err);
@@ -312,13 +317,16 @@ static void test_truncated_everywhere(void **state)
 /* Append a raw record. */
 static void rec(str_t *s, char type, const void *data, size_t n)
 {
-    unsigned char h[5] = {(unsigned char)type, (unsigned char)(n >> 24),
-                          (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n};
+    unsigned char h[5] = {(unsigned char)type, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                          (unsigned char)(n >> 8), (unsigned char)n};
     str_append(s, h, 5);
     str_append(s, data, n);
 }
 
-static void recz(str_t *s, char type, const char *z) { rec(s, type, z, strlen(z)); }
+static void recz(str_t *s, char type, const char *z)
+{
+    rec(s, type, z, strlen(z));
+}
 
 /* A valid envelope head: version, time, sender. */
 static str_t *head(void)
@@ -395,7 +403,9 @@ static void test_corrupt_table(void **state)
         const char *tail; /* records after head(), as "Tdata|Tdata|" */
     } cases[] = {
         {"unknown type", "Zx|E|"},
-        {"no end", "R" "P0a\x01" "b|"},
+        {"no end", "R"
+                   "P0a\x01"
+                   "b|"},
         {"time after content", "Chello|T1.000000|E|"},
         {"sender after content", "Chello|Fx|E|"},
         {"second content run", "Ca|Abx=1|Cb|E|"},
@@ -446,8 +456,8 @@ static void test_corrupt_table(void **state)
         free(err);
         str_free(&s);
     }
-    static const char *bad_times[] = {"1", "1.12345", "1.1234567", ".123456", "a.123456",
-                                      "1.12345x", "1234567890123456.000000"};
+    static const char *bad_times[] = {
+        "1", "1.12345", "1.1234567", ".123456", "a.123456", "1.12345x", "1234567890123456.000000"};
     for (size_t i = 0; i < N_ELEMENTS(bad_times); i++) {
         str_t *s = str_new(64);
         recz(s, 'V', "1");

@@ -57,8 +57,7 @@ static void test_cmd_table(void **state)
         if (rc == 0) {
             assert_int_equal(c.arg_len, strlen(cases[i].arg));
             assert_memory_equal(c.arg, cases[i].arg, c.arg_len);
-        }
-        else {
+        } else {
             assert_int_equal(c.reply, cases[i].reply);
             assert_non_null(c.dsn);
             assert_non_null(c.error);

@@ -251,11 +251,10 @@ static void test_unix_nowait(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_inet_listen_v4),   cmocka_unit_test(test_inet_listen_v6),
-        cmocka_unit_test(test_inet_listen_any),  cmocka_unit_test(test_inet_listen_errors),
-        cmocka_unit_test(test_unix_roundtrip),   cmocka_unit_test(test_unix_errors),
-        cmocka_unit_test(test_unix_nowait),
-        cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_inet_listen_v4),  cmocka_unit_test(test_inet_listen_v6),
+        cmocka_unit_test(test_inet_listen_any), cmocka_unit_test(test_inet_listen_errors),
+        cmocka_unit_test(test_unix_roundtrip),  cmocka_unit_test(test_unix_errors),
+        cmocka_unit_test(test_unix_nowait),     cmocka_unit_test(test_flags),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

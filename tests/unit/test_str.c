@@ -144,16 +144,16 @@ static void test_chomp(void **state)
 {
     (void)state;
     static const struct chomp_case cases[] = {
-        {"abc\n", "abc", 1}, {"abc\r\n", "abc", 2}, {"abc", "abc", 0},   {"\n", "", 1},
-        {"\r\n", "", 2},     {"abc\r", "abc\r", 0}, {"a\n\n", "a\n", 1}, {"", "", 0},
+        {"abc\n", "abc", 1},   {"abc\r\n", "abc", 2}, {"abc", "abc", 0},   {"\n", "", 1},
+        {"\r\n", "", 2},       {"abc\r", "abc\r", 0}, {"a\n\n", "a\n", 1}, {"", "", 0},
         {"a\r\r\n", "a\r", 2}, {"\n\r", "\n\r", 0},
     };
     str_t *s = str_new(0);
     for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
         str_setz(s, cases[i].in);
         size_t n = str_chomp(s);
-        if (n != cases[i].removed || strcmp(str_c(s), cases[i].out) != 0
-            || str_len(s) != strlen(cases[i].out))
+        if (n != cases[i].removed || strcmp(str_c(s), cases[i].out) != 0 ||
+            str_len(s) != strlen(cases[i].out))
             fail_msg("chomp case %zu: removed %zu, got '%s'", i, n, str_c(s));
     }
     str_free(&s);
@@ -163,7 +163,7 @@ static void test_trim_lower(void **state)
 {
     (void)state;
     static const char *const cases[][2] = {
-        {"  a b  ", "a b"}, {"\t\r\n x\n", "x"}, {"", ""}, {"   ", ""},
+        {"  a b  ", "a b"}, {"\t\r\n x\n", "x"}, {"", ""},    {"   ", ""},
         {"abc", "abc"},     {"\va\f", "a"},      {" x", "x"}, {"x ", "x"},
     };
     str_t *s = str_new(0);
@@ -183,7 +183,10 @@ static void test_printable(void **state)
 {
     (void)state;
     str_t *s = str_new(0);
-    str_append_printable(s, "a\tb\x80" "c\x7f\0d\n", 9, 100);
+    str_append_printable(s,
+                         "a\tb\x80"
+                         "c\x7f\0d\n",
+                         9, 100);
     assert_str(s, "a?b?c??d?", 9);
     str_reset(s);
     str_append_printable(s, "0123456789", 10, 4);
@@ -311,12 +314,12 @@ static void test_misuse_panics(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_append_grow),   cmocka_unit_test(test_embedded_nul),
-        cmocka_unit_test(test_max),           cmocka_unit_test(test_set_and_truncate),
-        cmocka_unit_test(test_self_alias),    cmocka_unit_test(test_chomp),
-        cmocka_unit_test(test_trim_lower),    cmocka_unit_test(test_printable),
-        cmocka_unit_test(test_lcpy),          cmocka_unit_test(test_steal_asprintf),
-        cmocka_unit_test(test_mem),           cmocka_unit_test(test_misuse_panics),
+        cmocka_unit_test(test_append_grow), cmocka_unit_test(test_embedded_nul),
+        cmocka_unit_test(test_max),         cmocka_unit_test(test_set_and_truncate),
+        cmocka_unit_test(test_self_alias),  cmocka_unit_test(test_chomp),
+        cmocka_unit_test(test_trim_lower),  cmocka_unit_test(test_printable),
+        cmocka_unit_test(test_lcpy),        cmocka_unit_test(test_steal_asprintf),
+        cmocka_unit_test(test_mem),         cmocka_unit_test(test_misuse_panics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,8 +18,8 @@
 
 /* A connected pair: raw fd w feeds stream r. */
 struct pair {
-    int w;     /* raw writing end, -1 once closed */
-    int rfd;   /* reading end, owned by r */
+    int w;   /* raw writing end, -1 once closed */
+    int rfd; /* reading end, owned by r */
     stream_t *r;
     str_t *line;
 };
@@ -119,9 +119,9 @@ static void test_limit_boundary(void **state)
 {
     struct pair *p = *state;
     const size_t limit = 8;
-    send_raw(p, "123456\n", 7);     /* limit - 1 */
-    send_raw(p, "1234567\n", 8);    /* limit */
-    send_raw(p, "12345678\n", 9);   /* limit + 1 */
+    send_raw(p, "123456\n", 7);   /* limit - 1 */
+    send_raw(p, "1234567\n", 8);  /* limit */
+    send_raw(p, "12345678\n", 9); /* limit + 1 */
     send_raw(p, "next\n", 5);
     expect_line(p, limit, STREAM_OK, "123456\n");
     expect_line(p, limit, STREAM_OK, "1234567\n");
@@ -226,7 +226,7 @@ static void test_write_peer_closed(void **state)
     struct pair *p = *state;
     signal(SIGPIPE, SIG_IGN);
     stream_t *w = stream_open_fd(p->w, 0);
-    stream_close(&p->r); /* the peer goes away */
+    stream_close(&p->r);                                      /* the peer goes away */
     assert_int_equal(stream_write(w, "hello", 5), STREAM_OK); /* only buffered */
     assert_int_equal(stream_flush(w), STREAM_ERROR);
     assert_int_equal(errno, EPIPE);
@@ -348,18 +348,25 @@ static void test_strstatus(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        SOCK(test_lines),           PIPE(test_lines),
+        SOCK(test_lines),
+        PIPE(test_lines),
         SOCK(test_embedded_nul_line),
-        SOCK(test_limit_boundary),  PIPE(test_limit_boundary),
-        SOCK(test_toolong_big),     PIPE(test_toolong_big),
+        SOCK(test_limit_boundary),
+        PIPE(test_limit_boundary),
+        SOCK(test_toolong_big),
+        PIPE(test_toolong_big),
         SOCK(test_toolong_then_eof),
         SOCK(test_line_str_max),
-        SOCK(test_read_timeout),    PIPE(test_read_timeout),
+        SOCK(test_read_timeout),
+        PIPE(test_read_timeout),
         SOCK(test_read_exact),
         SOCK(test_discard_input),
-        SOCK(test_write_peer_closed), PIPE(test_write_peer_closed),
-        SOCK(test_write_timeout),   PIPE(test_write_timeout),
-        SOCK(test_big_writes),      PIPE(test_big_writes),
+        SOCK(test_write_peer_closed),
+        PIPE(test_write_peer_closed),
+        SOCK(test_write_timeout),
+        PIPE(test_write_timeout),
+        SOCK(test_big_writes),
+        PIPE(test_big_writes),
         cmocka_unit_test(test_close_owns_fd),
         cmocka_unit_test(test_strstatus),
     };

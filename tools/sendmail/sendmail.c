@@ -25,10 +25,9 @@ static void sendmail_usage(const char *why)
 {
     if (why)
         fprintf(stderr, "sendmail: %s\n", why);
-    fprintf(stderr,
-            "usage: sendmail [-t] [-i] [-f sender] [-F full_name] [-C config] [-N dsn]\n"
-            "                [-R ret] [-V envid] [-v] [-o option] [recipient...]\n"
-            "       sendmail -bp | -bi | -bs | -bv address... | -q\n");
+    fprintf(stderr, "usage: sendmail [-t] [-i] [-f sender] [-F full_name] [-C config] [-N dsn]\n"
+                    "                [-R ret] [-V envid] [-v] [-o option] [recipient...]\n"
+                    "       sendmail -bp | -bi | -bs | -bv address... | -q\n");
     exit(EX_USAGE);
 }
 
@@ -104,27 +103,61 @@ static void sendmail_opt_o(struct sendmail_opts *o, const char *arg)
 static void sendmail_opt(struct sendmail_opts *o, int c, const char *arg)
 {
     switch (c) {
-    case 'b': sendmail_opt_b(o, arg); break;
-    case 'C': o->config_dir = arg; break;
-    case 'F': sendmail_set(&o->req.full_name, arg); break;
+    case 'b':
+        sendmail_opt_b(o, arg);
+        break;
+    case 'C':
+        o->config_dir = arg;
+        break;
+    case 'F':
+        sendmail_set(&o->req.full_name, arg);
+        break;
     case 'f':
-    case 'r': sendmail_sender(o, arg); break;
-    case 'I': o->mode = SM_ALIASES; break;
-    case 'i': o->dot_ends = false; break;
-    case 'N': sendmail_set(&o->req.notify, arg); break;
-    case 'o': sendmail_opt_o(o, arg); break;
+    case 'r':
+        sendmail_sender(o, arg);
+        break;
+    case 'I':
+        o->mode = SM_ALIASES;
+        break;
+    case 'i':
+        o->dot_ends = false;
+        break;
+    case 'N':
+        sendmail_set(&o->req.notify, arg);
+        break;
+    case 'o':
+        sendmail_opt_o(o, arg);
+        break;
     case 'q':
         if (arg == NULL)
             o->mode = SM_FLUSH;
         break; /* -qINTERVAL: ignored, as Postfix does */
-    case 'R': sendmail_set(&o->req.ret, arg); break;
-    case 't': o->req.extract_recipients = true; break;
-    case 'V': sendmail_set(&o->req.envid, arg); break;
-    case 'v': o->verbose++; break;
-    case 'X': fprintf(stderr, "sendmail: warning: -X option ignored\n"); break;
-    case 'A': case 'B': case 'G': case 'h': case 'L': case 'n': case 'p': case 'U':
+    case 'R':
+        sendmail_set(&o->req.ret, arg);
+        break;
+    case 't':
+        o->req.extract_recipients = true;
+        break;
+    case 'V':
+        sendmail_set(&o->req.envid, arg);
+        break;
+    case 'v':
+        o->verbose++;
+        break;
+    case 'X':
+        fprintf(stderr, "sendmail: warning: -X option ignored\n");
+        break;
+    case 'A':
+    case 'B':
+    case 'G':
+    case 'h':
+    case 'L':
+    case 'n':
+    case 'p':
+    case 'U':
         break; /* accepted for compatibility, no effect */
-    default: sendmail_usage(NULL);
+    default:
+        sendmail_usage(NULL);
     }
 }
 
@@ -182,15 +215,22 @@ static const char *sendmail_basename(const char *p)
 static int sendmail_run(struct sendmail_opts *o)
 {
     switch (o->mode) {
-    case SM_QUEUE: return sendmail_mailq(o);
-    case SM_ALIASES: return sendmail_newaliases(o);
-    case SM_VERIFY: return sendmail_verify(o);
-    case SM_FLUSH: return sendmail_flush(o);
-    case SM_SMTP: return sendmail_smtp(o);
-    case SM_DELIVER: break;
+    case SM_QUEUE:
+        return sendmail_mailq(o);
+    case SM_ALIASES:
+        return sendmail_newaliases(o);
+    case SM_VERIFY:
+        return sendmail_verify(o);
+    case SM_FLUSH:
+        return sendmail_flush(o);
+    case SM_SMTP:
+        return sendmail_smtp(o);
+    case SM_DELIVER:
+        break;
     }
     if (o->req.rcpt_count == 0 && !o->req.extract_recipients)
-        sendmail_usage("Recipient addresses must be specified on the command line or via the -t option");
+        sendmail_usage(
+            "Recipient addresses must be specified on the command line or via the -t option");
     return sendmail_deliver(o);
 }
 

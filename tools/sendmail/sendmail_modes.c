@@ -27,7 +27,7 @@ static void sendmail_exec(const struct sendmail_opts *o, const char *path, char 
 }
 
 static const char *const sendmail_queue_dirs[] = {"maildrop", "incoming", "active", "deferred",
-                                                   "hold"};
+                                                  "hold"};
 
 /* Status mark after the ID, as mailq shows it. */
 static char sendmail_queue_mark(const char *dir)
@@ -82,7 +82,8 @@ static void sendmail_list_dir(const char *queue, const char *dir, size_t *count,
         if (!queue_id_valid(e->d_name))
             continue;
         if (*count == 0)
-            printf("-Queue ID-            --Size-- ----Arrival Time---- -Sender/Recipient-------\n");
+            printf(
+                "-Queue ID-            --Size-- ----Arrival Time---- -Sender/Recipient-------\n");
         char *file = qfile_path(path, e->d_name);
         sendmail_list_file(dir, file, e->d_name, count, bytes);
         free(file);
@@ -154,10 +155,14 @@ int sendmail_newaliases(const struct sendmail_opts *o)
 static const char *sendmail_class_name(enum resolve_class c)
 {
     switch (c) {
-    case RESOLVE_LOCAL: return "local";
-    case RESOLVE_VIRTUAL: return "virtual";
-    case RESOLVE_RELAY: return "relay";
-    case RESOLVE_DEFAULT: return "default";
+    case RESOLVE_LOCAL:
+        return "local";
+    case RESOLVE_VIRTUAL:
+        return "virtual";
+    case RESOLVE_RELAY:
+        return "relay";
+    case RESOLVE_DEFAULT:
+        return "default";
     }
     return "unknown";
 }

@@ -214,9 +214,10 @@ static int sendmail_stdin_content(void *ctx, stream_t *to)
 
 int sendmail_deliver(struct sendmail_opts *o)
 {
-    struct sendmail_reader r = {
-        .o = o, .out = str_new(MAILDROP_CHUNK_MAX + SENDMAIL_LINE_PIECE),
-        .limit = cfg_int("message_size_limit"), .at_line_start = true};
+    struct sendmail_reader r = {.o = o,
+                                .out = str_new(MAILDROP_CHUNK_MAX + SENDMAIL_LINE_PIECE),
+                                .limit = cfg_int("message_size_limit"),
+                                .at_line_start = true};
     int rc = sendmail_drop(o, &o->req, sendmail_stdin_content, &r);
     str_free(&r.out);
     return rc;

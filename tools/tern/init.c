@@ -93,7 +93,7 @@ struct init_plan {
     str_t *domains; /* virtual_mailbox_domains: domain and the users' domains */
     char *hostname;
     long port_base;
-    char *postmaster; /* where role addresses go: the first user, else a postmaster mailbox */
+    char *postmaster;     /* where role addresses go: the first user, else a postmaster mailbox */
     bool postmaster_made; /* no user: a login-less postmaster mailbox was made */
     char *catchall;       /* sandbox: where mail for other domains goes; NULL: --outbound */
 };
@@ -316,12 +316,16 @@ static char *init_main_cf(const struct init_plan *p)
     str_appendf(s, "virtual_gid_maps = static:%ld\n", (long)p->gid);
     str_appendf(s, "# Who may use which envelope sender after SMTP AUTH (submission, smtps).\n");
     str_appendf(s, "smtpd_sender_login_maps = texthash:%s/sender_logins\n", p->dir);
-    str_appendf(s, "\n# postmaster, abuse, hostmaster and MAILER-DAEMON of every domain, and\n"
-                   "# the local root and postmaster, go to %s.\n", p->postmaster);
+    str_appendf(s,
+                "\n# postmaster, abuse, hostmaster and MAILER-DAEMON of every domain, and\n"
+                "# the local root and postmaster, go to %s.\n",
+                p->postmaster);
     if (p->catchall != NULL) {
-        str_appendf(s, "# A sandbox: mail for every other domain goes to %s instead of\n"
-                       "# leaving the machine (%s/catchall).  `tern init --outbound`\n"
-                       "# makes an instance without it.\n", p->catchall, p->dir);
+        str_appendf(s,
+                    "# A sandbox: mail for every other domain goes to %s instead of\n"
+                    "# leaving the machine (%s/catchall).  `tern init --outbound`\n"
+                    "# makes an instance without it.\n",
+                    p->catchall, p->dir);
         str_appendf(s, "virtual_alias_maps = texthash:%s/virtual, regexp:%s/catchall\n", p->dir,
                     p->dir);
     } else {
@@ -329,8 +333,9 @@ static char *init_main_cf(const struct init_plan *p)
     }
     str_appendf(s, "alias_maps = texthash:%s/aliases\n", p->dir);
     str_appendf(s, "alias_database = texthash:%s/aliases\n", p->dir);
-    str_appendf(s, "\n# TLS: a self-signed certificate for %s made by `tern init`;\n"
-                   "# point these at a real key and certificate (chain) to replace it.\n",
+    str_appendf(s,
+                "\n# TLS: a self-signed certificate for %s made by `tern init`;\n"
+                "# point these at a real key and certificate (chain) to replace it.\n",
                 p->hostname);
     str_appendf(s, "smtpd_tls_cert_file = %s\n", p->tls_cert);
     str_appendf(s, "smtpd_tls_key_file = %s\n", p->tls_key);
@@ -520,9 +525,8 @@ static void init_summary(const struct init_args *a, const struct init_plan *p,
     printf("  log        %s\n", p->log_file);
     printf("  tls        %s (self-signed for %s), %s\n", p->tls_cert, p->hostname, p->tls_key);
     printf("  users      %s/users\n", p->dir);
-    printf("  aliases    %s/virtual, %s/aliases: postmaster, abuse, ... -> %s%s\n", p->dir,
-           p->dir, p->postmaster,
-           p->postmaster_made ? " (a mailbox without login)" : "");
+    printf("  aliases    %s/virtual, %s/aliases: postmaster, abuse, ... -> %s%s\n", p->dir, p->dir,
+           p->postmaster, p->postmaster_made ? " (a mailbox without login)" : "");
     if (p->catchall != NULL)
         printf("  sandbox    mail for other domains is caught in %s (--outbound: sent)\n",
                p->catchall);

@@ -81,7 +81,8 @@ static struct edit *edit_match(struct edit *eds, int n, const char *line, const 
     if (p == line || q == eol || *q != '=')
         return NULL;
     for (int i = 0; i < n; i++)
-        if (strlen(eds[i].name) == (size_t)(p - line) && memcmp(eds[i].name, line, (size_t)(p - line)) == 0)
+        if (strlen(eds[i].name) == (size_t)(p - line) &&
+            memcmp(eds[i].name, line, (size_t)(p - line)) == 0)
             return &eds[i];
     return NULL;
 }

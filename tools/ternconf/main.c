@@ -123,7 +123,8 @@ static int show(const struct opts *o, char **names, int n)
         return 0;
     }
     for (int i = 0; i < n; i++) {
-        if (param_find(names[i]) == NULL && (o->defaults || config_unknown_value(names[i]) == NULL)) {
+        if (param_find(names[i]) == NULL &&
+            (o->defaults || config_unknown_value(names[i]) == NULL)) {
             msg_warn("%s: unknown parameter", names[i]);
             rc = -1;
             continue;
@@ -138,17 +139,38 @@ static void parse_opts(int argc, char **argv, struct opts *o)
     int ch;
     while ((ch = getopt(argc, argv, "c:dehmnMvxX")) != -1) {
         switch (ch) {
-        case 'c': o->dir = optarg; break;
-        case 'd': o->defaults = true; break;
-        case 'e': o->mode = MODE_EDIT; break;
-        case 'h': o->value_only = true; break;
-        case 'm': o->mode = MODE_MAN; break;
-        case 'n': o->set_only = true; break;
-        case 'M': o->mode = MODE_MASTER; break;
-        case 'v': log_set_verbose(log_verbose() + 1); break;
-        case 'x': o->expand = true; break;
-        case 'X': o->mode = MODE_REMOVE; break;
-        default: usage();
+        case 'c':
+            o->dir = optarg;
+            break;
+        case 'd':
+            o->defaults = true;
+            break;
+        case 'e':
+            o->mode = MODE_EDIT;
+            break;
+        case 'h':
+            o->value_only = true;
+            break;
+        case 'm':
+            o->mode = MODE_MAN;
+            break;
+        case 'n':
+            o->set_only = true;
+            break;
+        case 'M':
+            o->mode = MODE_MASTER;
+            break;
+        case 'v':
+            log_set_verbose(log_verbose() + 1);
+            break;
+        case 'x':
+            o->expand = true;
+            break;
+        case 'X':
+            o->mode = MODE_REMOVE;
+            break;
+        default:
+            usage();
         }
     }
     if (o->set_only && o->defaults)
@@ -157,7 +179,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 
 int main(int argc, char **argv)
 {
-    struct opts o = { .mode = MODE_SHOW };
+    struct opts o = {.mode = MODE_SHOW};
     log_init(argv[0]);
     log_open("tern", "/dev/null");
     log_also_stderr(true);

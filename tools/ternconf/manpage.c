@@ -43,7 +43,7 @@ static void roff_text(FILE *fp, const char *text)
 
 static const char *type_word(enum param_type t)
 {
-    static const char *const words[] = { "text", "integer", "boolean", "time", "size", "list" };
+    static const char *const words[] = {"text", "integer", "boolean", "time", "size", "list"};
     return words[t];
 }
 

@@ -11,7 +11,7 @@
 
 static const char *mcf_type(enum mastercf_type t)
 {
-    static const char *const names[] = { "inet", "unix", "fifo", "pass" };
+    static const char *const names[] = {"inet", "unix", "fifo", "pass"};
     return names[t];
 }
 
