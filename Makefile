@@ -190,7 +190,7 @@ install: all
 	fi
 
 format:
-	clang-format -i $(wildcard lib/*.[ch] */*.c */*/*.c)
+	git ls-files "*.c" "*.h" | xargs clang-format -i
 
 clean:
 	rm -rf build
