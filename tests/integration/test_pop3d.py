@@ -545,13 +545,17 @@ def test_process_identities(inst):
     r.line()
     # pre-login: the session parent (root) and its login child (mail_owner)
     def find():
+        # Our session is the one with the newest login child: an earlier
+        # session (the fixture's port probe) may still be ending.
+        best = None
         for pid, name in _descendants(inst.proc.pid):
             if name == "pop3d":
                 kids = _descendants(pid)
                 # (right after the fork the child may not have dropped yet)
                 if kids and all(_proc_uid(k) != 0 for k, _ in kids):
-                    return pid, kids
-        return None
+                    if best is None or max(k for k, _ in kids) > max(k for k, _ in best[1]):
+                        best = (pid, kids)
+        return best
     found = wait_for(find, 10)
     assert found, "no pop3d session"
     parent, kids = found
