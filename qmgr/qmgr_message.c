@@ -386,17 +386,18 @@ static void defer_message(struct qmgr_msg *m)
     }
     defer_log_clear(&log);
     qfile_close(&m->qf);
-    if (qfile_move(m->id, QMGR_DIR_ACTIVE, QMGR_DIR_DEFERRED, &error) < 0) {
-        msg_error("%s: %s", m->id, error);
-        free(error);
-        return;
-    }
+    /* The retry time (mtime) is set before the move, so the file never
+     * sits in deferred/ without it (a deferred scan would retry it now). */
     time_t when = next_retry(m);
     struct timespec ts[2] = {{.tv_sec = when}, {.tv_sec = when}};
-    char *path = qfile_path(QMGR_DIR_DEFERRED, m->id);
+    char *path = qfile_path(QMGR_DIR_ACTIVE, m->id);
     if (utimensat(AT_FDCWD, path, ts, 0) < 0)
         msg_warn("%s: set retry time: %s", path, strerror(errno));
     free(path);
+    if (qfile_move(m->id, QMGR_DIR_ACTIVE, QMGR_DIR_DEFERRED, &error) < 0) {
+        msg_error("%s: %s", m->id, error);
+        free(error);
+    }
 }
 
 static void finish(struct qmgr_msg *m)
