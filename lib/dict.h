@@ -177,6 +177,11 @@ void dict_error_take(struct dict_errors *e, char **error_r);
 
 /* Read a whole file into memory; NULL with *error_r on failure. */
 char *dict_read_file(const char *path, size_t *len_r, char **error_r);
+/* Open a table whose whole source is the file name: read it, hand the
+ * text to open_text (cidr, regexp), free it. */
+typedef dict_t *(*dict_text_open_fn)(const char *name, const char *text, size_t len, int flags,
+                                     char **error_r);
+dict_t *dict_open_file(const char *name, int flags, dict_text_open_fn open_text, char **error_r);
 /* Split text into lines for the line-oriented table formats: calls fn
  * with each logical line (continuations joined, comments and blanks
  * skipped, trailing whitespace removed) and its first line number. */

@@ -260,13 +260,7 @@ dict_t *dict_cidr_open_text(const char *name, const char *text, size_t len, int 
 
 static dict_t *dict_cidr_open(const char *name, int flags, char **error_r)
 {
-    size_t len;
-    char *text = dict_read_file(name, &len, error_r);
-    if (text == NULL)
-        return NULL;
-    dict_t *d = dict_cidr_open_text(name, text, len, flags, error_r);
-    free(text);
-    return d;
+    return dict_open_file(name, flags, dict_cidr_open_text, error_r);
 }
 
 const struct dict_type dict_type_cidr = {.name = "cidr", .open = dict_cidr_open};

@@ -307,13 +307,7 @@ dict_t *dict_regexp_open_text(const char *name, const char *text, size_t len, in
 
 static dict_t *dict_regexp_open(const char *name, int flags, char **error_r)
 {
-    size_t len;
-    char *text = dict_read_file(name, &len, error_r);
-    if (text == NULL)
-        return NULL;
-    dict_t *d = dict_regexp_open_text(name, text, len, flags, error_r);
-    free(text);
-    return d;
+    return dict_open_file(name, flags, dict_regexp_open_text, error_r);
 }
 
 const struct dict_type dict_type_regexp = {.name = "regexp", .open = dict_regexp_open};

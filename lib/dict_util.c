@@ -133,3 +133,14 @@ int dict_lines(const char *text, size_t len, const char *name, struct dict_error
     str_free(&logical);
     return ret;
 }
+
+dict_t *dict_open_file(const char *name, int flags, dict_text_open_fn open_text, char **error_r)
+{
+    size_t len;
+    char *text = dict_read_file(name, &len, error_r);
+    if (text == NULL)
+        return NULL;
+    dict_t *d = open_text(name, text, len, flags, error_r);
+    free(text);
+    return d;
+}
