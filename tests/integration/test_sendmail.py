@@ -8,23 +8,19 @@ assertions run with master stopped, so the file stays where terndrop put
 it.  mailq and newaliases are symlinks to sendmail made by the tests.
 """
 
-import glob
 import os
 import pwd
-import grp
 import re
 import shutil
-import signal
 import socket
 import stat
 import struct
 import subprocess
-import tempfile
-import time
 
 import pytest
 
 from conftest import BUILD, SANITIZER_MARKS, ensure_test_user, is_root, wait_for
+from ternenv import TernEnv
 
 BIN = os.path.join(BUILD, "bin")
 LIBEXEC = os.path.join(BUILD, "libexec")
@@ -43,18 +39,6 @@ def need_delivery():
             pytest.skip(f"{d} not built yet")
 
 
-def free_base():
-    for base in range(21000, 40000, 1000):
-        try:
-            for off in (25, 110, 143, 465, 587, 993, 995):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + off))
-            return base
-        except OSError:
-            continue
-    pytest.skip("no free port range")
-
-
 def parse_qfile(path):
     """The records of a queue file (lib/qfile.h): [(type, data)]."""
     with open(path, "rb") as f:
@@ -68,33 +52,13 @@ def parse_qfile(path):
     return recs
 
 
-class Inst:
+class Inst(TernEnv):
     def __init__(self):
-        self.top = tempfile.mkdtemp(prefix="tern-sm-")
-        os.chmod(self.top, 0o755)
-        self.dir = os.path.join(self.top, "i")
-        self.base = free_base()
-        args = [TERN, "init", self.dir, "--port-base", str(self.base), "--domain", DOMAIN,
-                "--user", USER + ":Secret-1"]
-        if is_root():
-            args += ["--mail-owner", ensure_test_user().pw_name]
-        res = subprocess.run(args, capture_output=True, text=True, timeout=30)
-        assert res.returncode == 0, res.stdout + res.stderr
-        self.queue = os.path.join(self.dir, "queue")
+        super().__init__("sm", DOMAIN, users=[USER + ":Secret-1"])
         self.maildrop = os.path.join(self.queue, "maildrop")
-        self.log = os.path.join(self.dir, "log", "tern.log")
-        self.running = False
-
-    def add_main(self, text):
-        with open(os.path.join(self.dir, "main.cf"), "a") as f:
-            f.write(text)
 
     def start(self):
-        res = subprocess.run([TERN, "-c", self.dir, "start"], capture_output=True, text=True,
-                             timeout=30)
-        assert res.returncode == 0, res.stdout + res.stderr
-        self.running = True
-        assert wait_for(lambda: os.path.exists(os.path.join(self.queue, "public", "pickup")), 10)
+        return super().start(wait_path=os.path.join(self.queue, "public", "pickup"))
 
     def kick_pickup(self):
         """What terndrop does after a submission: wake pickup."""
@@ -102,18 +66,6 @@ class Inst:
             s.settimeout(5)
             s.connect(os.path.join(self.queue, "public", "pickup"))
             s.sendall(b"W")
-
-    def stop(self):
-        if self.running:
-            subprocess.run([TERN, "-c", self.dir, "stop"], capture_output=True, timeout=30)
-            self.running = False
-
-    def log_text(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
 
     def sendmail(self, args, data, prog=SENDMAIL, preexec=None, env=None):
         if isinstance(data, str):
@@ -128,26 +80,18 @@ class Inst:
         return sorted(f for f in os.listdir(self.maildrop) if not f.startswith("tmp."))
 
     def mailbox(self):
-        return glob.glob(os.path.join(self.dir, "mail", DOMAIN, "alice", "new", "*"))
+        return self.maildir(USER)
 
     def wait_delivered(self, n=1):
-        assert wait_for(lambda: len(self.mailbox()) >= n, 15), \
-            "not delivered; log:\n" + self.log_text()[-3000:]
-        return [open(p, "rb").read().decode(errors="replace") for p in sorted(self.mailbox())]
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.top, ignore_errors=True)
+        assert self.wait_messages(USER, n, 15), "not delivered; log:\n" + self.log_text()[-3000:]
+        return self.messages(USER)
 
 
 @pytest.fixture
 def inst():
     i = Inst()
     yield i
-    i.stop()
-    text = i.log_text()
-    i.cleanup()
-    bad = [ln for ln in text.splitlines() if any(m in ln for m in SANITIZER_MARKS)]
+    bad = i.finish()
     assert not bad, "sanitizer reports:\n" + "\n".join(bad)
 
 

@@ -11,27 +11,18 @@ Binaries come from $TERN_BUILD.
 
 import os
 import re
-import shutil
-import signal
 import smtplib
-import socket
 import subprocess
-import tempfile
 
 import pytest
 
-from conftest import BUILD, SANITIZER_MARKS, ensure_test_user, is_root, wait_for
+from conftest import wait_for
+from ternenv import TERN, TernEnv, free_base, need_programs
 
-TERN = os.path.join(BUILD, "bin", "tern")
-LIBEXEC = os.path.join(BUILD, "libexec")
-DAEMONS = ("master", "smtpd", "cleanup", "qmgr", "local")
 DOMAIN = "example.test"
 SENDER = "sender@example.net"
 
-missing = [d for d in DAEMONS if not os.access(os.path.join(LIBEXEC, d), os.X_OK)]
-pytestmark = pytest.mark.skipif(
-    bool(missing) or not os.access(TERN, os.X_OK),
-    reason="not built: " + ", ".join(missing or ["tern"]))
+pytestmark = need_programs("master", "smtpd", "cleanup", "qmgr", "local")
 
 # Added to the virtual file `tern init` wrote.
 EXTRA_VIRTUAL = """\
@@ -42,112 +33,22 @@ loop2@example.test         loop1@example.test
 """
 
 
-def free_base():
-    """A port base N with the standard listeners at N+port free."""
-    for base in range(21000 + (os.getpid() % 50) * 300, 60000, 300):
-        try:
-            for off in (25, 110, 143, 465, 587, 993, 995):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + off))
-            return base
-        except OSError:
-            continue
-    pytest.skip("no free port range")
-
-
-class Env:
+class Env(TernEnv):
     def __init__(self):
-        self.top = tempfile.mkdtemp(prefix="tern-valias-")
-        os.chmod(self.top, 0o755)
-        self.dir = os.path.join(self.top, "i")
-        self.port = free_base() + 25
-        self.log = os.path.join(self.dir, "log", "tern.log")
-        self.out = os.path.join(self.top, "master.out")
-        self.proc = None
-        args = [TERN, "init", self.dir, "--port-base", str(self.port - 25), "--domain", DOMAIN,
-                "--user", "alice@example.test:Secret-1", "--user", "bob@example.test:Secret-2",
-                "--user", "carol@example.org:Secret-3"]
-        if is_root():
-            args += ["--mail-owner", ensure_test_user().pw_name]
-        res = subprocess.run(args, capture_output=True, text=True, timeout=60)
-        assert res.returncode == 0, res.stdout + res.stderr
-        with open(os.path.join(self.dir, "virtual"), "a") as f:
-            f.write(EXTRA_VIRTUAL)
-        with open(os.path.join(self.dir, "main.cf"), "a") as f:
-            f.write("service_throttle_time = 1s\n")
-
-    def start(self):
-        with open(self.out, "ab") as out:
-            self.proc = subprocess.Popen([TERN, "-c", self.dir, "start", "-f"],
-                                         stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT)
-        assert wait_for(lambda: self.port_open() or self.proc.poll() is not None, 30), \
-            "smtp port did not open:\n" + self.log_text()[-3000:]
-        assert self.proc.poll() is None, "master exited:\n" + self.output()
-        return self
-
-    def port_open(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                return True
-        except OSError:
-            return False
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc = None
-
-    def log_text(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def output(self):
-        try:
-            with open(self.out, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def sanitizer_report(self):
-        text = self.output() + self.log_text()
-        return [ln for ln in text.splitlines() if any(m in ln for m in SANITIZER_MARKS)]
+        super().__init__("valias", DOMAIN, users=["alice@example.test:Secret-1",
+                                                  "bob@example.test:Secret-2",
+                                                  "carol@example.org:Secret-3"])
+        self.append("virtual", EXTRA_VIRTUAL)
+        self.add_main("service_throttle_time = 1s\n")
 
     def send(self, rcpts, token):
         msg = (f"From: <{SENDER}>\r\nTo: <{rcpts[0]}>\r\nSubject: {token}\r\n"
                f"Message-ID: <{token}@valias.test>\r\n\r\nbody of {token}\r\n")
-        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
-            refused = s.sendmail(SENDER, rcpts, msg.encode())
-            s.quit()
-        return refused
-
-    def messages(self, addr):
-        """Contents of the messages in addr's Maildir new/."""
-        local, domain = addr.split("@")
-        d = os.path.join(self.dir, "mail", domain, local, "new")
-        if not os.path.isdir(d):
-            return []
-        out = []
-        for name in sorted(os.listdir(d)):
-            with open(os.path.join(d, name), errors="replace") as f:
-                out.append(f.read())
-        return out
+        return super().send(SENDER, rcpts, msg.encode())
 
     def delivered(self, addr, token, count=1, timeout=20):
         """Wait until addr's Maildir holds count messages with token."""
         return wait_for(lambda: sum(token in m for m in self.messages(addr)) >= count, timeout)
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.top, ignore_errors=True)
 
 
 @pytest.fixture
@@ -156,9 +57,7 @@ def env():
     try:
         yield e.start()
     finally:
-        e.stop()
-        reports = e.sanitizer_report()
-        e.cleanup()
+        reports = e.finish()
     assert not reports, "sanitizer reports:\n" + "\n".join(reports)
 
 
