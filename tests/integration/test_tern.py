@@ -21,9 +21,8 @@ import pathlib
 
 import pytest
 
-SRC = os.environ.get("TERN_SRC") or os.path.abspath(
-    os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("TERN_BUILD") or os.path.join(SRC, "build")
+from conftest import BUILD, pid_alive, wait_for
+
 TERN = os.path.join(BUILD, "bin", "tern")
 LIBEXEC = os.path.join(BUILD, "libexec")
 MASTER = os.path.join(LIBEXEC, "master")
@@ -67,24 +66,6 @@ def tern(*args, cfg=None, check=False, timeout=TIMEOUT):
         raise AssertionError("%s failed (%d):\n%s%s" % (
             " ".join(cmd), res.returncode, res.stdout, res.stderr))
     return res
-
-
-def pid_alive(pid):
-    """True while pid exists and is not a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def wait_for(cond, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 class Instance:
