@@ -9,7 +9,8 @@
  * DELIVER_MAX_RCPTS); each recipient record must carry index and a
  * non-empty rcpt; each result must carry index (matching the request, in
  * order), status (0, 4 or 5), dsn (X.Y.Z whose class matches the status)
- * and reason.  nexthop, envid, ret, orig_rcpt, orcpt and notify are
+ * and reason; relay and site_fail (0 or 1, kept only with status 4) are
+ * optional.  nexthop, envid, ret, orig_rcpt, orcpt and notify are
  * optional and default to "".  Unknown attributes are ignored.
  */
 #include "deliver.h"
@@ -92,6 +93,7 @@ void deliver_rcpt_result(struct deliver_rcpt *r, int status, const char *dsn, co
     r->status = status;
     r->dsn = xstrdup(dsn);
     r->reason = str_steal(&s);
+    r->site_fail = false;
 }
 
 static const char *nz(const char *s)
@@ -166,11 +168,17 @@ static int deliver_result_read(stream_t *s, struct attr_list *l, struct deliver_
         *error_r = xasprintf("bad delivery result: %s", attr_error(l));
         return -1;
     }
+    long long site = 0;
+    if (attr_find(l, "site_fail") != NULL && attr_get_int_range(l, "site_fail", 0, 1, &site) < 0) {
+        *error_r = xasprintf("bad delivery result: %s", attr_error(l));
+        return -1;
+    }
     xfree(r->dsn);
     xfree(r->reason);
     r->status = (int)status;
     r->dsn = xstrdup(dsn);
     r->reason = xstrdup(reason);
+    r->site_fail = site == 1 && status == DELIVER_TEMP;
     deliver_rcpt_relay(r, relay);
     return 0;
 }
@@ -323,6 +331,8 @@ int deliver_results_send(stream_t *s, const struct deliver_request *req)
         attr_put_str(s, "reason", nz(reason));
         if (r->relay != NULL)
             attr_put_str(s, "relay", r->relay);
+        if (r->site_fail && status == DELIVER_TEMP)
+            attr_put_int(s, "site_fail", 1);
         attr_end(s);
     }
     return stream_flush(s) == STREAM_OK ? 0 : -1;

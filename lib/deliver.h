@@ -23,6 +23,14 @@
  * agent -> qmgr, N result records, in request order:
  *      index=I  status=0|4|5  dsn=X.Y.Z  reason=TEXT
  *      [relay=TEXT]   where the mail went, for logs ("mx.example.com[192.0.2.1]:25")
+ *      [site_fail=1]  only with status 4: the next hop as a whole failed,
+ *                     not this recipient (no server of it could be
+ *                     reached or completed the handshake: DNS could not
+ *                     find out, connection refused or timed out, no
+ *                     greeting, 421/4xx greeting or EHLO); qmgr then
+ *                     suspends delivery to that destination for a while
+ *                     (its dead-destination cache) instead of trying
+ *                     its other mail.  Absent: a per-recipient result.
  *   status 0: delivered (for local: the Maildir file is fsynced and in
  *   new/); 4: try again later; 5: bounce.  qmgr marks recipients in the
  *   queue file from these; a connection that breaks before a result
@@ -48,7 +56,8 @@ struct deliver_rcpt {
     int status;
     char *dsn;
     char *reason;
-    char *relay; /* optional: where it went, for qmgr's log ("host[addr]:port") */
+    char *relay;    /* optional: where it went, for qmgr's log ("host[addr]:port") */
+    bool site_fail; /* status 4 only: the destination failed, not the recipient */
 };
 
 struct deliver_request {
@@ -84,7 +93,7 @@ void deliver_serve(stream_t *client, void (*handle)(struct deliver_request *req)
 /* Say where a recipient's mail went (copied; NULL clears). */
 void deliver_rcpt_relay(struct deliver_rcpt *r, const char *relay);
 
-/* Set a recipient's result (copies dsn and reason). */
+/* Set a recipient's result (copies dsn and reason; clears site_fail). */
 void deliver_rcpt_result(struct deliver_rcpt *r, int status, const char *dsn, const char *fmt, ...)
     TERN_PRINTF(4, 5);
 

@@ -10,6 +10,10 @@
  * for the same next hop, and run one transaction for the recipients that
  * have no final result yet.  A 4xx leaves a recipient open for the next
  * address; what is still open at the end defers with the last reason.
+ * When no server of the next hop completed the handshake (DNS could not
+ * find out, every connection refused or timed out, no or a 4xx
+ * greeting), those deferrals carry site_fail (deliver.h): qmgr's
+ * dead-destination cache then holds the destination's other mail.
  */
 #include "smtp.h"
 
@@ -83,6 +87,19 @@ static bool needs_smtputf8(const struct smtp_msg *msg)
     return false;
 }
 
+/*
+ * No server of the next hop completed a handshake: what is still open
+ * failed because of the site, not the recipient (deliver.h site_fail),
+ * so qmgr suspends the destination instead of trying its other mail.
+ */
+static void mark_site_fail(struct smtp_msg *msg)
+{
+    for (size_t i = 0; i < msg->req->nrcpts; i++)
+        if (!msg->done[i] && msg->req->rcpts[i].dsn != NULL &&
+            msg->req->rcpts[i].status == DELIVER_TEMP)
+            msg->req->rcpts[i].site_fail = true;
+}
+
 /* Try the destination's addresses until every recipient has a final result. */
 static void smtp_deliver(struct smtp_msg *msg)
 {
@@ -91,12 +108,13 @@ static void smtp_deliver(struct smtp_msg *msg)
     smtp_fail_init(&f);
     long long session_limit = cfg_int("smtp_mx_session_limit");
     long long sessions = 0;
+    bool talked = false; /* some server completed the handshake */
     struct smtp_session *ss = smtp_cache_get(msg->req->nexthop);
-    if (ss != NULL) {
-        sessions++;
-        smtp_trans_run(ss, msg);
-        smtp_cache_put(&ss);
+    if (ss != NULL && smtp_trans_run(ss, msg) != SMTP_TRANS_STALE) {
+        sessions++; /* a stale connection took nothing: connect afresh */
+        talked = true;
     }
+    smtp_cache_put(&ss);
     if (!all_done(msg) && smtp_dest_lookup(msg->req->nexthop, &dest, &f) < 0)
         fail_open(msg, &f);
     else if (!all_done(msg)) {
@@ -108,11 +126,14 @@ static void smtp_deliver(struct smtp_msg *msg)
                 continue;
             }
             sessions++;
+            talked = true;
             smtp_trans_run(ss, msg);
             smtp_cache_put(&ss);
         }
         smtp_dest_free(&dest);
     }
+    if (!talked)
+        mark_site_fail(msg);
     smtp_fail_free(&f);
 }
 
@@ -154,11 +175,14 @@ static void smtp_request(struct deliver_request *req)
         smtp_deliver(&msg);
         /* A recipient that never got a result (no address tried) defers. */
         for (size_t i = 0; i < req->nrcpts; i++)
-            if (req->rcpts[i].dsn == NULL)
+            if (req->rcpts[i].dsn == NULL) {
                 deliver_rcpt_result(&req->rcpts[i], DELIVER_TEMP, "4.4.1",
                                     "delivery temporarily suspended: no server reached");
+                req->rcpts[i].site_fail = true;
+            }
     }
     free(msg.done);
+    str_free(&msg.content);
     free(err);
     free(path);
     qfile_close(&msg.qf);

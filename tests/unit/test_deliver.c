@@ -104,6 +104,8 @@ static void test_roundtrip(void **state)
     deliver_rcpt_result(&in.rcpts[0], DELIVER_OK, "2.0.0", "delivered to %s", "maildir");
     deliver_rcpt_result(&in.rcpts[1], DELIVER_TEMP, "4.2.2", "mailbox full");
     deliver_rcpt_result(&in.rcpts[2], DELIVER_PERM, "5.1.1", "unknown user: \"%s\"\n", "x=y%");
+    in.rcpts[1].site_fail = true;
+    in.rcpts[2].site_fail = true; /* not with status 5: dropped */
     assert_int_equal(deliver_results_send(p->a, &in), 0);
     assert_int_equal(deliver_results_read(p->q, &out, &err), 0);
     assert_int_equal(out.rcpts[0].status, DELIVER_OK);
@@ -111,6 +113,9 @@ static void test_roundtrip(void **state)
     assert_string_equal(out.rcpts[0].reason, "delivered to maildir");
     assert_int_equal(out.rcpts[1].status, DELIVER_TEMP);
     assert_string_equal(out.rcpts[1].dsn, "4.2.2");
+    assert_true(out.rcpts[1].site_fail);
+    assert_false(out.rcpts[0].site_fail);
+    assert_false(out.rcpts[2].site_fail);
     assert_int_equal(out.rcpts[2].status, DELIVER_PERM);
     assert_string_equal(out.rcpts[2].reason, "unknown user: \"x=y%\"\n");
     deliver_request_clear(&in);
@@ -305,16 +310,17 @@ static void test_value_bound(void **state)
 }
 
 static const char *const bad_results[] = {
-    "index=2\nstatus=0\ndsn=2.0.0\nreason=ok\n\n",  /* wrong index */
-    "index=1\nstatus=3\ndsn=2.0.0\nreason=ok\n\n",  /* bad status */
-    "index=1\nstatus=0\ndsn=5.0.0\nreason=ok\n\n",  /* dsn class */
-    "index=1\nstatus=4\ndsn=4.0\nreason=ok\n\n",    /* dsn form */
-    "index=1\nstatus=4\ndsn=4.0.0x\nreason=ok\n\n", /* dsn form */
-    "index=1\nstatus=0\ndsn=2.0.0\n\n",             /* no reason */
-    "index=1\ndsn=2.0.0\nreason=ok\n\n",            /* no status */
-    "status=0\ndsn=2.0.0\nreason=ok\n\n",           /* no index */
-    "index=1\nstatus=0\nreason=ok\n\n",             /* no dsn */
-    "",                                             /* EOF */
+    "index=2\nstatus=0\ndsn=2.0.0\nreason=ok\n\n",             /* wrong index */
+    "index=1\nstatus=3\ndsn=2.0.0\nreason=ok\n\n",             /* bad status */
+    "index=1\nstatus=0\ndsn=5.0.0\nreason=ok\n\n",             /* dsn class */
+    "index=1\nstatus=4\ndsn=4.0\nreason=ok\n\n",               /* dsn form */
+    "index=1\nstatus=4\ndsn=4.0.0x\nreason=ok\n\n",            /* dsn form */
+    "index=1\nstatus=0\ndsn=2.0.0\n\n",                        /* no reason */
+    "index=1\ndsn=2.0.0\nreason=ok\n\n",                       /* no status */
+    "status=0\ndsn=2.0.0\nreason=ok\n\n",                      /* no index */
+    "index=1\nstatus=0\nreason=ok\n\n",                        /* no dsn */
+    "index=1\nstatus=4\ndsn=4.4.1\nreason=x\nsite_fail=2\n\n", /* site_fail range */
+    "",                                                        /* EOF */
 };
 
 static void test_results_bad(void **state)
