@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -168,8 +169,11 @@ int tls_ctx_common(SSL_CTX *ctx, const char *protocols, const char *cipherlist, 
 
 /* ---- loading keys and certificates ----------------------------------- */
 
-static BIO *tls_open_pem(const char *path, char **error_r)
+/* PEM text from a file, or from memory (name is then only for messages). */
+static BIO *tls_open_pem(const char *path, const struct tls_pem_text *text, char **error_r)
 {
+    if (text != NULL)
+        return BIO_new_mem_buf(text->data, (int)text->len);
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         error_set(error_r, "cannot open %s: %s", path, strerror(errno));
@@ -178,10 +182,10 @@ static BIO *tls_open_pem(const char *path, char **error_r)
     return BIO_new_fp(f, BIO_CLOSE);
 }
 
-static int tls_read_certs(const char *path, X509 **leaf_r, STACK_OF(X509) * *chain_r,
-                          char **error_r)
+static int tls_read_certs(const char *path, const struct tls_pem_text *text, X509 **leaf_r,
+                          STACK_OF(X509) * *chain_r, char **error_r)
 {
-    BIO *b = tls_open_pem(path, error_r);
+    BIO *b = tls_open_pem(path, text, error_r);
     if (b == NULL)
         return -1;
     *leaf_r = PEM_read_bio_X509(b, NULL, NULL, NULL);
@@ -201,9 +205,9 @@ static int tls_read_certs(const char *path, X509 **leaf_r, STACK_OF(X509) * *cha
     return 0;
 }
 
-static EVP_PKEY *tls_read_key(const char *path, char **error_r)
+static EVP_PKEY *tls_read_key(const char *path, const struct tls_pem_text *text, char **error_r)
 {
-    BIO *b = tls_open_pem(path, error_r);
+    BIO *b = tls_open_pem(path, text, error_r);
     if (b == NULL)
         return NULL;
     EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
@@ -216,25 +220,25 @@ static EVP_PKEY *tls_read_key(const char *path, char **error_r)
     return k;
 }
 
-int tls_ctx_load_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file, char **error_r)
+/* Files when the texts are NULL, else the texts (the names for messages). */
+static int tls_ctx_load(SSL_CTX *ctx, const char *cert_file, const struct tls_pem_text *cert,
+                        const char *key_file, const struct tls_pem_text *key, char **error_r)
 {
     X509 *leaf = NULL;
     STACK_OF(X509) *chain = NULL;
-    EVP_PKEY *key = NULL;
+    EVP_PKEY *pkey = NULL;
     int rc = -1;
-    if (key_file == NULL || *key_file == '\0')
-        key_file = cert_file;
-    if (tls_read_certs(cert_file, &leaf, &chain, error_r) < 0)
+    if (tls_read_certs(cert_file, cert, &leaf, &chain, error_r) < 0)
         goto out;
-    if ((key = tls_read_key(key_file, error_r)) == NULL)
+    if ((pkey = tls_read_key(key_file, key, error_r)) == NULL)
         goto out;
-    if (X509_check_private_key(leaf, key) != 1) {
+    if (X509_check_private_key(leaf, pkey) != 1) {
         ERR_clear_error();
         error_set(error_r, "the private key in %s does not match the certificate in %s", key_file,
                   cert_file);
         goto out;
     }
-    if (SSL_CTX_use_cert_and_key(ctx, leaf, key, chain, 1) != 1) {
+    if (SSL_CTX_use_cert_and_key(ctx, leaf, pkey, chain, 1) != 1) {
         char *e = tls_error_text("");
         error_set(error_r, "cannot use the key and certificate in %s: %s", cert_file, e);
         free(e);
@@ -244,8 +248,91 @@ int tls_ctx_load_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file,
 out:
     X509_free(leaf);
     sk_X509_pop_free(chain, X509_free);
-    EVP_PKEY_free(key);
+    EVP_PKEY_free(pkey);
     return rc;
+}
+
+int tls_ctx_load_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file, char **error_r)
+{
+    if (key_file == NULL || *key_file == '\0')
+        key_file = cert_file;
+    return tls_ctx_load(ctx, cert_file, NULL, key_file, NULL, error_r);
+}
+
+int tls_ctx_load_pem(SSL_CTX *ctx, const struct tls_pem_pair *p, char **error_r)
+{
+    return tls_ctx_load(ctx, p->cert_file, &p->cert, p->key_file, &p->key, error_r);
+}
+
+/* Longest key or certificate file read into memory. */
+#define TLS_PEM_MAX (1024 * 1024)
+
+static int tls_pem_read(const char *path, struct tls_pem_text *t, char **error_r)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return error_set(error_r, "cannot open %s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > TLS_PEM_MAX) {
+        close(fd);
+        return error_set(error_r, "%s: not a regular file of at most %d bytes", path, TLS_PEM_MAX);
+    }
+    t->data = xmalloc((size_t)st.st_size + 1);
+    t->len = 0;
+    for (;;) {
+        ssize_t n = read(fd, t->data + t->len, (size_t)st.st_size + 1 - t->len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || (n > 0 && t->len + (size_t)n > (size_t)st.st_size)) {
+            int e = n < 0 ? errno : EFBIG;
+            close(fd);
+            tls_pem_text_wipe(t);
+            return error_set(error_r, "cannot read %s: %s", path, strerror(e));
+        }
+        if (n == 0)
+            break;
+        t->len += (size_t)n;
+    }
+    close(fd);
+    return 0;
+}
+
+void tls_pem_text_wipe(struct tls_pem_text *t)
+{
+    if (t->data != NULL) {
+        explicit_bzero(t->data, t->len);
+        free(t->data);
+    }
+    t->data = NULL;
+    t->len = 0;
+}
+
+int tls_pem_pair_read(struct tls_pem_pair *p, const char *cert_file, const char *key_file,
+                      char **error_r)
+{
+    memset(p, 0, sizeof(*p));
+    if (key_file == NULL || *key_file == '\0')
+        key_file = cert_file;
+    p->cert_file = xstrdup(cert_file);
+    p->key_file = xstrdup(key_file);
+    if (tls_pem_read(cert_file, &p->cert, error_r) < 0 ||
+        tls_pem_read(key_file, &p->key, error_r) < 0) {
+        tls_pem_pair_wipe(p);
+        return -1;
+    }
+    return 0;
+}
+
+void tls_pem_pair_wipe(struct tls_pem_pair *p)
+{
+    tls_pem_text_wipe(&p->cert);
+    tls_pem_text_wipe(&p->key);
+    xfree(p->cert_file);
+    xfree(p->key_file);
 }
 
 /* ---- the stream layer ------------------------------------------------- */

@@ -81,10 +81,31 @@ struct tls_server_settings {
     long ticket_key_uid, ticket_key_gid; /* owner of a new file; -1: as is */
     int ticket_lifetime;                 /* seconds; 0 turns resumption off */
     int loglevel;                        /* 2+: log handshake steps */
+    bool lazy;                           /* build the OpenSSL context on first use */
 };
 
-/* Build a server context; NULL with *error_r naming the file at fault. */
+/*
+ * A server context; NULL with *error_r naming the file at fault.  The key
+ * and certificate files are read into memory here (so call this before
+ * the privilege drop: keys may be readable by root only), the ticket key
+ * file is opened, and the OpenSSL context is built from that memory,
+ * after which the key text is wiped.  With set->lazy the build waits for
+ * the first tls_server_start() (or tls_server_build()): a process that
+ * never does TLS never pays for OpenSSL's context and its allocations;
+ * tls_server_check() then finds bad keys at once without that cost.
+ */
 tls_server_t *tls_server_new(const struct tls_server_settings *set, char **error_r);
+/* Build a lazy context now (no-op when built); -1 with *error_r. */
+int tls_server_build(tls_server_t *srv, char **error_r);
+/*
+ * Build the context in a short-lived child process (as user drop_user
+ * when root and drop_user is not NULL) and report whether that worked,
+ * leaving this process's memory as it was.  0, or -1 with the child's
+ * reason in *error_r.
+ */
+int tls_server_check(tls_server_t *srv, const char *drop_user, char **error_r);
+/* Whether the OpenSSL context has been built (for tests and logs). */
+bool tls_server_built(const tls_server_t *srv);
 /*
  * The SMTP server's context from main.cf: smtpd_tls_chain_files or
  * smtpd_tls_cert_file + smtpd_tls_key_file, smtpd_tls_[mandatory_]protocols
@@ -92,9 +113,10 @@ tls_server_t *tls_server_new(const struct tls_server_settings *set, char **error
  * mode), smtpd_tls_exclude_ciphers, tls_{high,medium}_cipherlist,
  * smtpd_tls_session_cache_timeout, smtpd_tls_loglevel, and the ticket key
  * file $queue_directory/private/tls_ticket_keys (created 0600, owned by
- * mail_owner).  Call before chroot (the files are opened here).
+ * mail_owner).  Call before chroot (the files are read here); lazy as
+ * in tls_server_settings.
  */
-tls_server_t *tls_server_from_config(bool mandatory, char **error_r);
+tls_server_t *tls_server_from_config(bool mandatory, bool lazy, char **error_r);
 void tls_server_free(tls_server_t **sp);
 /*
  * Flush pending output, discard buffered input, handshake within the
@@ -153,16 +175,38 @@ int tls_ctx_common(struct ssl_ctx_st *ctx, const char *protocols, const char *ci
 /* Load key + chain (key_file may equal cert_file); errors name the files. */
 int tls_ctx_load_pair(struct ssl_ctx_st *ctx, const char *cert_file, const char *key_file,
                       char **error_r);
+/* PEM file contents held in memory between the privilege drop and the build. */
+struct tls_pem_text {
+    char *data;
+    size_t len;
+};
+struct tls_pem_pair {
+    char *cert_file, *key_file; /* names, for messages */
+    struct tls_pem_text cert, key;
+};
+/* Read both files (key_file NULL or "": cert_file); errors name the file. */
+int tls_pem_pair_read(struct tls_pem_pair *p, const char *cert_file, const char *key_file,
+                      char **error_r);
+/* Overwrite the bytes, then free (safe to call twice). */
+void tls_pem_pair_wipe(struct tls_pem_pair *p);
+void tls_pem_text_wipe(struct tls_pem_text *t);
+/* tls_ctx_load_pair from the texts. */
+int tls_ctx_load_pem(struct ssl_ctx_st *ctx, const struct tls_pem_pair *p, char **error_r);
 /* Handshake ssl on the stream's fd and install the layer (takes ssl). */
 int tls_conn_start(stream_t *s, struct ssl_st *ssl, bool server, int loglevel, char **error_r);
 
 /* Shared ticket keys (tls_ticket.c). */
 typedef struct tls_ticket_keys tls_ticket_keys_t;
-/* uid/gid >= 0: owner of the file (fchown); -1 leaves it. */
+/*
+ * Open (create) the key file; uid/gid >= 0: its owner (fchown), -1 leaves
+ * it; path NULL: keys of this process only.  No key is read or made yet.
+ */
 tls_ticket_keys_t *tls_ticket_open(const char *path, int lifetime, long uid, long gid,
                                    char **error_r);
 void tls_ticket_free(tls_ticket_keys_t **kp);
-/* Install the ticket callback on a server context. */
-void tls_ticket_install(struct ssl_ctx_st *ctx, tls_ticket_keys_t *keys);
+/* Read the keys (making and storing new ones when missing or old). */
+int tls_ticket_load(tls_ticket_keys_t *keys, char **error_r);
+/* tls_ticket_load, then install the ticket callback; -1 with *error_r. */
+int tls_ticket_install(struct ssl_ctx_st *ctx, tls_ticket_keys_t *keys, char **error_r);
 
 #endif

@@ -5,12 +5,14 @@
  * The keys live in one small binary file (by default
  * $queue_directory/private/tls_ticket_keys, mode 0600, owned by
  * mail_owner), opened before chroot and kept open: the current key and
- * the previous one, each with its creation time.  A process re-reads the
- * file at most once a minute, or at once when a ticket names a key it
- * does not know.  Whoever finds the current key older than the lifetime
- * (under an exclusive flock) makes a new one and demotes the old one to
- * "previous": tickets under the previous key are still accepted and are
- * renewed.  Without a file (fd -1) the keys belong to this process alone.
+ * the previous one, each with its creation time.  Opening touches no
+ * OpenSSL state; the keys are read (or made) when a context is built.
+ * A process re-reads the file at most once a minute, or at once when a
+ * ticket names a key it does not know.  Whoever finds the current key
+ * older than the lifetime (under an exclusive flock) makes a new one and
+ * demotes the old one to "previous": tickets under the previous key are
+ * still accepted and are renewed.  Without a file (fd -1) the keys
+ * belong to this process alone.
  */
 #include "tls.h"
 
@@ -140,13 +142,15 @@ tls_ticket_keys_t *tls_ticket_open(const char *path, int lifetime, long uid, lon
         if (uid >= 0 && fchown(k->fd, (uid_t)uid, (gid_t)gid) < 0)
             msg_warn("ticket key file %s: chown: %s", path, strerror(errno));
     }
-    ticket_refresh(k, true);
-    if (!k->have_cur) {
-        tls_ticket_free(&k);
-        error_set(error_r, "cannot make a session ticket key");
-        return NULL;
-    }
     return k;
+}
+
+int tls_ticket_load(tls_ticket_keys_t *k, char **error_r)
+{
+    ticket_refresh(k, true);
+    if (!k->have_cur)
+        return error_set(error_r, "cannot make a session ticket key");
+    return 0;
 }
 
 void tls_ticket_free(tls_ticket_keys_t **kp)
@@ -212,8 +216,11 @@ static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv, EV
     return old ? 2 : 1;
 }
 
-void tls_ticket_install(SSL_CTX *ctx, tls_ticket_keys_t *keys)
+int tls_ticket_install(SSL_CTX *ctx, tls_ticket_keys_t *keys, char **error_r)
 {
+    if (tls_ticket_load(keys, error_r) < 0)
+        return -1;
     SSL_CTX_set_app_data(ctx, keys);
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
+    return 0;
 }

@@ -1,6 +1,8 @@
 /*
  * smtpd_tls.c - TLS in the SMTP server (RFC 3207): the server context
- * (built before chroot from the smtpd_tls_* parameters), STARTTLS with
+ * (its files read before chroot from the smtpd_tls_* parameters, the
+ * OpenSSL context built at the first STARTTLS, or at once in wrapper
+ * mode, so that an idle plaintext session stays small), STARTTLS with
  * the plaintext-injection defence, wrapper mode (smtps, port 465), the
  * security level's rules for MAIL, and the TLS text for the Received:
  * header.  A context that cannot be built (missing, unreadable or
@@ -34,7 +36,13 @@ void smtpd_tls_init(struct smtpd_config *c)
         return;
     bool mandatory = level == TLS_LEV_ENCRYPT || c->tls_wrapper;
     char *err = NULL;
-    smtpd_tls_ctx = tls_server_from_config(mandatory, &err);
+    /* Wrapper mode needs the context for every session: build it now.
+     * Else read the files now (they may be root's only) and build on the
+     * first STARTTLS; a throw-away child checks that the build works. */
+    smtpd_tls_ctx = tls_server_from_config(mandatory, !c->tls_wrapper, &err);
+    if (smtpd_tls_ctx != NULL && !c->tls_wrapper &&
+        tls_server_check(smtpd_tls_ctx, cfg_str("mail_owner"), &err) < 0)
+        tls_server_free(&smtpd_tls_ctx);
     if (smtpd_tls_ctx != NULL)
         return;
     if (c->tls_wrapper)

@@ -343,6 +343,81 @@ def test_mismatched_key_with_encrypt(instance, cert, ports, tmp_path):
                          r" does not match the certificate in " + re.escape(cert[1]))
 
 
+
+def server_pid(sock):
+    """The pid of the process holding the server end of sock (root only)."""
+    cport, sport = sock.getsockname()[1], sock.getpeername()[1]
+    inode = None
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            p = line.split()
+            if (int(p[1].split(":")[1], 16), int(p[2].split(":")[1], 16)) == (sport, cport):
+                inode = p[9]
+    assert inode is not None
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                    return int(pid)
+        except OSError:
+            continue
+    raise AssertionError("no process holds the server socket")
+
+
+def memory_holds(pid, needle):
+    """Whether a writable mapping of pid (up to 256 MiB each) contains needle."""
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            addr, perms = line.split()[:2]
+            lo, hi = (int(x, 16) for x in addr.split("-"))
+            if perms[:2] != "rw" or hi - lo > 256 << 20:
+                continue
+            try:
+                mem.seek(lo)
+                data = mem.read(hi - lo)
+            except (OSError, ValueError, OverflowError):
+                continue
+            if data and needle in data:
+                return True
+    return False
+
+
+def test_root_only_key_chrooted_starttls_lazy_context_key_wiped(instance, cert, ports):
+    """A key only root can read, a chrooted smtpd running as mail_owner:
+    the key text is read before the drop and held until the first
+    STARTTLS builds the context (none is built for a session without
+    TLS), then wiped from the process's memory."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (a root-only key, chroot, /proc/PID/mem)")
+    key, crt = cert
+    st = os.stat(key)
+    assert st.st_uid == 0 and st.st_mode & 0o077 == 0
+    rows = f"127.0.0.1:{ports[0]} inet n - y - - smtpd\n"
+    start_tls(instance, cert, ports, rows=rows)
+    with open(key, "rb") as f:
+        body = f.read().split(b"\n")[1]  # the first base64 line of the key
+    assert len(body) >= 40
+    c, lines = ehlo_raw(ports[0])
+    assert "250-STARTTLS" in lines
+    pid = server_pid(c.sock)
+    assert memory_holds(pid, body), "the key text is not held before STARTTLS"
+    assert c.cmd("STARTTLS")[0] == 220
+    ctx = client_ctx(crt)
+    t = ctx.wrap_socket(c.sock, server_hostname=HOST)
+    t.sendall(b"EHLO client.example.org\r\n")
+    got = b""
+    while not got.endswith(b"\r\n") or b"250 " not in got:
+        chunk = t.recv(4096)
+        assert chunk
+        got += chunk
+    assert got.startswith(b"250-")
+    assert server_pid(t) == pid
+    assert not memory_holds(pid, body), "the key text is still in memory after the build"
+    t.sendall(b"QUIT\r\n")
+    assert t.recv(100).startswith(b"221 ")
+    t.close()
+
+
 # ---- tern init: a certificate and the submission/smtps services ------------------
 
 def test_tern_init_instance_tls(tmp_path):

@@ -389,12 +389,14 @@ static void test_ticket_file(void **state)
     char *err = NULL;
     tls_ticket_keys_t *a = tls_ticket_open(path, 3600, -1, -1, &err);
     assert_non_null(a);
+    assert_int_equal(tls_ticket_load(a, &err), 0);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     assert_true(st.st_size > 64);
     tls_ticket_keys_t *b = tls_ticket_open(path, 3600, -1, -1, &err);
     assert_non_null(b);
+    assert_int_equal(tls_ticket_load(b, &err), 0);
     tls_ticket_free(&a);
     tls_ticket_free(&b);
     assert_null(a);
