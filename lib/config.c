@@ -625,7 +625,7 @@ static int state_parse(struct cfg_state *st, const char *text, size_t len)
             rc = -1;
             continue;
         }
-        if (param_find(name) == NULL)
+        if (param_find(name) == NULL && param_service_suffix(name) == NULL)
             msg_warn("%s, line %d: unknown parameter %s", st->source, lineno, name);
         state_set(st, name, value, lineno);
     }
@@ -714,7 +714,7 @@ int config_override(const char *name_value)
     size_t end = strlen(value);
     while (end > 0 && isspace((unsigned char)value[end - 1]))
         value[--end] = '\0';
-    if (param_find(name) == NULL)
+    if (param_find(name) == NULL && param_service_suffix(name) == NULL)
         msg_warn("-o %s: unknown parameter %s", name_value, name);
 
     size_t idx = param_index(name);

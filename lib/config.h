@@ -39,6 +39,15 @@ extern const struct param_def param_table[];
 extern const size_t param_table_count;
 
 const struct param_def *param_find(const char *name);
+/*
+ * Per-transport parameters (Postfix's TRANSPORT_destination_*): for a
+ * name NAME_SUFFIX with a known SUFFIX ("_destination_concurrency_limit",
+ * "_destination_recipient_limit", "_destination_rate_delay") the suffix,
+ * else NULL.  Such names are not in the table for every transport (the
+ * transports are master.cf's), so config_load does not warn about them;
+ * qmgr, which reads master.cf, checks them.
+ */
+const char *param_service_suffix(const char *name);
 
 /*
  * Load DIR/main.cf over the defaults (DIR NULL: $MAIL_CONFIG, else the

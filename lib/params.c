@@ -126,6 +126,10 @@ const struct param_def param_table[] = {
     I("default_destination_concurrency_limit", "20", 1,
       "The most deliveries in parallel to one destination, for transports that set no limit of "
       "their own."),
+    T("default_destination_rate_delay", "0s", 's', 0,
+      "The pause between two deliveries to one destination, for transports that set no delay of "
+      "their own; above 0 at most one delivery to the destination runs at a time. 0 means no "
+      "pause."),
     I("default_destination_recipient_limit", "50", 1,
       "The most recipients given to one delivery request, for transports that set no limit of "
       "their own."),
@@ -140,6 +144,12 @@ const struct param_def param_table[] = {
     T("delay_warning_time", "0h", 'h', 0,
       "After this long without delivery the sender gets a warning that the message is delayed; 0 "
       "turns the warning off."),
+    I("destination_concurrency_failed_cohort_limit", "1", 1,
+      "How many pseudo-cohorts (a concurrency window's worth of delivery requests) must fail at "
+      "the site level (no server of the destination reached or willing to talk), without a "
+      "success in between, before qmgr declares the destination dead: its queued mail is then "
+      "deferred without being tried (\"delivery temporarily suspended\") for "
+      "$minimal_backoff_time."),
     B("disable_vrfy_command", "no",
       "Whether the SMTP server refuses VRFY, which can be used to harvest addresses."),
     I("dns_cache_limit", "1000", 0,
@@ -156,6 +166,8 @@ const struct param_def param_table[] = {
       "temporarily."),
     T("dns_timeout", "5s", 's', 1,
       "How long tern's resolver waits for one nameserver to answer one try of a query."),
+    S("empty_address_relayhost_maps_lookup_key", "<>",
+      "The key $sender_dependent_relayhost_maps is searched with for the null sender."),
     L("export_environment", "TZ MAIL_CONFIG LANG",
       "Environment variables that master and tools pass on to the programs they start."),
     L("forward_path", "$home/.forward",
@@ -195,6 +207,12 @@ const struct param_def param_table[] = {
     Z("line_length_limit", "2048", 1,
       "The longest line, in bytes, that is read as one line from SMTP clients or local "
       "submissions; longer ones are split."),
+    I("local_destination_concurrency_limit", "$default_destination_concurrency_limit", 1,
+      "The most deliveries in parallel through the local transport to one destination (one "
+      "recipient when $local_destination_recipient_limit is 1, else one domain)."),
+    I("local_destination_recipient_limit", "$default_destination_recipient_limit", 1,
+      "The most recipients in one delivery request to the local transport; 1 makes each "
+      "recipient a destination of its own for $local_destination_concurrency_limit."),
     L("local_recipient_maps", "unix:passwd.byname $alias_maps",
       "Tables of the valid local recipients; the SMTP server rejects unknown ones. Empty turns the "
       "check off."),
@@ -270,6 +288,9 @@ const struct param_def param_table[] = {
       "master.cf."),
     S("process_id_directory", "pid",
       "Where master keeps its pid file, relative to $queue_directory."),
+    I("qmgr_message_active_limit", "20000", 1,
+      "The most messages qmgr has open at once (each holds a file descriptor, so the limit is "
+      "also kept below half of the process's descriptor limit); others wait in their queue."),
     S("queue_directory", TERN_QUEUEDIR,
       "The top of the mail queue; the queue subdirectories and internal sockets live below it."),
     T("queue_run_delay", "300s", 's', 1,
@@ -277,6 +298,12 @@ const struct param_def param_table[] = {
     S("recipient_delimiter", "",
       "Characters that separate a user name from an address extension, as in user+ext; empty turns "
       "extensions off."),
+    I("relay_destination_concurrency_limit", "$default_destination_concurrency_limit", 1,
+      "The most deliveries in parallel through the relay transport to one destination."),
+    T("relay_destination_rate_delay", "$default_destination_rate_delay", 's', 0,
+      "The pause between two deliveries through the relay transport to one destination."),
+    I("relay_destination_recipient_limit", "$default_destination_recipient_limit", 1,
+      "The most recipients in one delivery request to the relay transport."),
     L("relay_domains", "",
       "Domains this host accepts mail for and forwards to another host. Empty: none beyond the "
       "local and virtual ones."),
@@ -285,6 +312,11 @@ const struct param_def param_table[] = {
     S("relayhost", "",
       "The next-hop host for mail that is not local; empty means direct delivery by MX lookup. Use "
       "[host]:port to skip the MX lookup."),
+    L("sender_dependent_relayhost_maps", "",
+      "Tables that override $relayhost by envelope sender: searched with the full sender "
+      "address, then @domain ($empty_address_relayhost_maps_lookup_key for the null sender). "
+      "The result is a next hop as in $relayhost; DUNNO ends the search without an override. "
+      "Not used for local or virtual recipients, nor when the transport names its own next hop."),
     T("service_throttle_time", "60s", 's', 1,
       "How long master waits before restarting a service whose processes keep failing at start."),
     S("setgid_group", "terndrop",
@@ -304,6 +336,14 @@ const struct param_def param_table[] = {
     T("smtp_data_xfer_timeout", "180s", 's', 1,
       "How long the SMTP client waits for the server to take each part of the message content "
       "before it gives up."),
+    I("smtp_destination_concurrency_limit", "$default_destination_concurrency_limit", 1,
+      "The most deliveries in parallel through the smtp transport to one destination. Any "
+      "master.cf transport NAME may have NAME_destination_concurrency_limit, "
+      "NAME_destination_recipient_limit and NAME_destination_rate_delay in main.cf."),
+    T("smtp_destination_rate_delay", "$default_destination_rate_delay", 's', 0,
+      "The pause between two deliveries through the smtp transport to one destination."),
+    I("smtp_destination_recipient_limit", "$default_destination_recipient_limit", 1,
+      "The most recipients in one delivery request to the smtp transport."),
     S("smtp_helo_name", "$myhostname", "The host name the SMTP client sends in EHLO or HELO."),
     T("smtp_helo_timeout", "300s", 's', 1,
       "How long the SMTP client waits for the greeting and for the reply to EHLO or HELO."),
@@ -504,4 +544,22 @@ static int param_cmp(const void *key, const void *elem)
 const struct param_def *param_find(const char *name)
 {
     return bsearch(name, param_table, param_table_count, sizeof(param_table[0]), param_cmp);
+}
+
+/* Suffixes of the parameters any master.cf transport NAME may have. */
+static const char *const param_service_suffixes[] = {
+    "_destination_concurrency_limit",
+    "_destination_recipient_limit",
+    "_destination_rate_delay",
+};
+
+const char *param_service_suffix(const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < N_ELEMENTS(param_service_suffixes); i++) {
+        size_t k = strlen(param_service_suffixes[i]);
+        if (n > k && strcmp(name + n - k, param_service_suffixes[i]) == 0)
+            return param_service_suffixes[i];
+    }
+    return NULL;
 }

@@ -8,7 +8,10 @@
  * transport parameter "transport[:nexthop]"; transport_maps may override
  * it, searched with the keys transport(5) describes: the full address,
  * the address without its recipient_delimiter extension, the domain, each
- * parent ".domain", and "*".
+ * parent ".domain", and "*".  Relay and default mail without a next hop
+ * in its transport parameter goes to the sender's relay host from
+ * sender_dependent_relayhost_maps (when the caller gives the sender), else
+ * to $relayhost, else to the domain; transport_maps may still override.
  *
  * Tables named in the list parameters are opened once and kept until
  * resolve_reset(); a table that fails to open is not cached, so it is
@@ -173,9 +176,50 @@ static void split_transport(const char *value, char **transport_r, char **nextho
     *nexthop_r = xstrdup(colon + 1);
 }
 
-/* The class's transport parameter and the next hop used when it has none. */
-static void class_default(enum resolve_class cls, const char *domain, char **transport_r,
-                          char **nexthop_r)
+/*
+ * sender_dependent_relayhost_maps: the sender address, then @domain (the
+ * null sender: $empty_address_relayhost_maps_lookup_key alone).  1 with
+ * *relay_r, 0 none (or DUNNO), -1 on a table error.
+ */
+static int sender_relayhost(const char *sender, char **relay_r, char **error_r)
+{
+    char *value = NULL;
+    int rc;
+    *relay_r = NULL;
+    if (sender[0] == '\0') {
+        rc = maps_lookup("sender_dependent_relayhost_maps",
+                         cfg_str("empty_address_relayhost_maps_lookup_key"), &value, error_r);
+    } else {
+        char *key = xstrdup(sender), *local, *domain;
+        addr_domain_lower(key);
+        rc = maps_lookup("sender_dependent_relayhost_maps", key, &value, error_r);
+        addr_split(key, &local, &domain);
+        if (rc == 0 && domain[0] != '\0') {
+            char *at = xasprintf("@%s", domain);
+            rc = maps_lookup("sender_dependent_relayhost_maps", at, &value, error_r);
+            free(at);
+        }
+        free(local);
+        free(domain);
+        free(key);
+    }
+    if (rc == 1 && (strcasecmp(value, "DUNNO") == 0 || value[0] == '\0'))
+        rc = 0;
+    if (rc == 1)
+        *relay_r = value;
+    else
+        free(value);
+    return rc;
+}
+
+/*
+ * The class's transport parameter and the next hop used when it has
+ * none: for relay and default mail the sender's relay host
+ * (sender != NULL), else $relayhost, else the domain.  0, or -1 on a
+ * table error.
+ */
+static int class_default(enum resolve_class cls, const char *domain, const char *sender,
+                         char **transport_r, char **nexthop_r, char **error_r)
 {
     static const char *const params[] = {
         [RESOLVE_LOCAL] = "local_transport",
@@ -185,13 +229,21 @@ static void class_default(enum resolve_class cls, const char *domain, char **tra
     };
     split_transport(cfg_str(params[cls]), transport_r, nexthop_r);
     if (**nexthop_r != '\0')
-        return;
+        return 0;
     free(*nexthop_r);
+    *nexthop_r = NULL;
+    bool remote = cls == RESOLVE_RELAY || cls == RESOLVE_DEFAULT;
+    if (remote && sender != NULL) {
+        int rc = sender_relayhost(sender, nexthop_r, error_r);
+        if (rc != 0)
+            return rc < 0 ? -1 : 0;
+    }
     const char *relayhost = cfg_str("relayhost");
-    if ((cls == RESOLVE_RELAY || cls == RESOLVE_DEFAULT) && relayhost[0] != '\0')
+    if (remote && relayhost[0] != '\0')
         *nexthop_r = xstrdup(relayhost);
     else
         *nexthop_r = xstrdup(domain[0] != '\0' ? domain : cfg_str("myhostname"));
+    return 0;
 }
 
 /* Look up one transport_maps key and then "*" last: see transport(5). */
@@ -236,7 +288,8 @@ static void apply_override(const char *value, struct resolve_result *r)
     }
 }
 
-int resolve_addr(const char *addr, struct resolve_result *r, char **error_r)
+int resolve_addr_sender(const char *addr, const char *sender, struct resolve_result *r,
+                        char **error_r)
 {
     memset(r, 0, sizeof(*r));
     r->addr = xstrdup(addr);
@@ -245,8 +298,9 @@ int resolve_addr(const char *addr, struct resolve_result *r, char **error_r)
     addr_split(r->addr, &local, &domain);
     int rc = resolve_domain_class(domain, &r->cls, error_r);
     char *value = NULL;
+    if (rc == 0)
+        rc = class_default(r->cls, domain, sender, &r->transport, &r->nexthop, error_r);
     if (rc == 0) {
-        class_default(r->cls, domain, &r->transport, &r->nexthop);
         rc = transport_lookup(r->addr, local, domain, &value, error_r);
         if (rc == 1)
             apply_override(value, r);
@@ -258,6 +312,11 @@ int resolve_addr(const char *addr, struct resolve_result *r, char **error_r)
     if (rc < 0)
         resolve_result_clear(r);
     return rc;
+}
+
+int resolve_addr(const char *addr, struct resolve_result *r, char **error_r)
+{
+    return resolve_addr_sender(addr, NULL, r, error_r);
 }
 
 void resolve_result_clear(struct resolve_result *r)

@@ -13,6 +13,8 @@
  *   RESOLVE_RELAY    domain in relay_domains: relay_transport ("smtp")
  *   RESOLVE_DEFAULT  anything else: default_transport ("smtp"), which
  *                    smtpd relays only for trusted clients
+ * The next hop of RELAY and DEFAULT mail is $relayhost when set (or the
+ * sender's relay host, see resolve_addr_sender), else the domain.
  * transport_maps (full address, then domain, then parent domains) may
  * override the transport and next hop ("smtp:[host]:port", "local:",
  * "error:text", "discard:").
@@ -33,6 +35,15 @@ struct resolve_result {
 
 /* 0, or -1 on a temporary error (a table could not be read). */
 int resolve_addr(const char *addr, struct resolve_result *r, char **error_r);
+/*
+ * The same, for mail from sender ("" the null sender): relay and default
+ * mail may then go to the sender's relay host (sender_dependent_relayhost_maps,
+ * searched with the sender address, then @domain; the null sender with
+ * $empty_address_relayhost_maps_lookup_key; DUNNO: no override) instead
+ * of $relayhost.  sender NULL: no sender lookup, as resolve_addr.
+ */
+int resolve_addr_sender(const char *addr, const char *sender, struct resolve_result *r,
+                        char **error_r);
 void resolve_result_clear(struct resolve_result *r);
 
 /*

@@ -54,6 +54,7 @@ static struct {
     int nargs;
     struct server_client *clients; /* SERVER_MULTI */
     int nclients;
+    int nested; /* inside server_serve_pending() */
 } srv;
 
 char **server_args(int *argc_r)
@@ -251,12 +252,30 @@ static stream_t *server_accept(int fd)
     return client;
 }
 
-/* One client, start to end (SINGLE and TRIGGER modes). */
-static void server_one(int fd)
+static bool server_accepting(void);
+
+/* Whether max_use clients were served and the process should now exit. */
+static bool server_used_up(void)
+{
+    return !srv.s->no_use_exit && srv.uses >= srv.max_use;
+}
+
+/* One client, start to end (SINGLE and TRIGGER modes); false: none came. */
+static bool server_one(int fd)
 {
     stream_t *client = server_accept(fd);
     if (client == NULL)
-        return;
+        return false;
+    if (srv.nested > 0) { /* the enclosing callback already said busy */
+        if (srv.s->mode == SERVER_TRIGGER)
+            server_trigger_conn(client);
+        else
+            srv.s->service(client, srv.service, srv.s->ctx);
+        (void)stream_flush(client);
+        stream_close(&client);
+        srv.uses++;
+        return true;
+    }
     server_status(SERVER_STAT_BUSY);
     if (srv.s->mode == SERVER_TRIGGER)
         server_trigger_conn(client);
@@ -266,12 +285,52 @@ static void server_one(int fd)
     stream_close(&client);
     srv.uses++;
     srv.last_active = stream_now_ms();
-    if (srv.uses >= srv.max_use) {
+    if (server_used_up()) {
         if (log_verbose())
             msg_debug("served %lld clients: exiting", srv.uses);
         exit(0);
     }
     server_status(SERVER_STAT_IDLE);
+    return true;
+}
+
+int server_listen_count(void)
+{
+    return srv.nlisten;
+}
+
+int server_listen_fd(int i)
+{
+    if (i < 0 || i >= srv.nlisten)
+        msg_panic("server_listen_fd: %d of %d", i, srv.nlisten);
+    return SERVER_LISTEN_FD + i;
+}
+
+/* Whether fd has input now. */
+static bool server_readable_now(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+int server_serve_pending(void)
+{
+    if (srv.s == NULL || srv.s->mode == SERVER_MULTI)
+        msg_panic("server_serve_pending: not in a SINGLE or TRIGGER server");
+    int served = 0;
+    srv.nested++;
+    for (int i = 0; i < srv.nlisten && server_accepting(); i++) {
+        int fd = SERVER_LISTEN_FD + i;
+        for (int k = 0; k < SERVER_PENDING_MAX && server_readable_now(fd); k++) {
+            if (strcmp(srv.type, "fifo") == 0)
+                server_fifo_read(fd);
+            else if (!server_one(fd))
+                break;
+            served++;
+        }
+    }
+    srv.nested--;
+    return served;
 }
 
 static void multi_add(stream_t *client)
@@ -299,7 +358,7 @@ static void multi_drop(struct server_client *gone)
     free(gone);
     srv.last_active = stream_now_ms();
     if (--srv.nclients == 0) {
-        if (srv.master_gone || srv.uses >= srv.max_use)
+        if (srv.master_gone || server_used_up())
             exit(0);
         server_status(SERVER_STAT_IDLE);
     }
@@ -338,7 +397,7 @@ static bool server_accepting(void)
 {
     if (srv.master_gone)
         return false;
-    return srv.s->mode != SERVER_MULTI || srv.uses < srv.max_use;
+    return srv.s->mode != SERVER_MULTI || !server_used_up();
 }
 
 static void server_poll_build(struct server_poll *p)

@@ -114,7 +114,10 @@ struct server_settings {
     int wakeup_interval;
     /* Called in a MULTI server when a client is closed (free its state). */
     void (*disconnect)(stream_t *client, void *ctx);
-    bool no_idle_exit;  /* never exit for max_idle (queue manager) */
+    bool no_idle_exit; /* never exit for max_idle (queue manager) */
+    /* Never exit for max_use (queue manager: its memory of destinations,
+     * their concurrency windows and dead times, must live on). */
+    bool no_use_exit;
     int client_timeout; /* seconds per read/write on clients; 0 = 300 */
     void *ctx;
 };
@@ -124,5 +127,23 @@ int server_main(int argc, char **argv, const struct server_settings *s);
 
 /* The non-option arguments from master.cf (valid during server_main). */
 char **server_args(int *argc_r);
+
+/*
+ * For a daemon that runs a loop of its own inside one of its callbacks
+ * (qmgr while deliveries are in flight, SINGLE or TRIGGER mode): serve
+ * the requests waiting on the listening sockets now, without blocking
+ * (at most SERVER_PENDING_MAX per listener), by calling the daemon's
+ * trigger() or service() as the main loop would.  Those callbacks are
+ * thus re-entered and must cope (qmgr's trigger only records what was
+ * asked when its loop is running).  Nested requests count towards
+ * max_use, but the process exits for it only once back in the main
+ * loop, and reports no busy/idle status to master in between.  Returns
+ * how many requests were served.  server_listen_fd(i), i < the count
+ * server_listen_count() gives, are the fds to poll for POLLIN.
+ */
+#define SERVER_PENDING_MAX 64
+int server_serve_pending(void);
+int server_listen_count(void);
+int server_listen_fd(int i);
 
 #endif

@@ -5,7 +5,10 @@
  * delivered.  Deliveries run in parallel (qmgr_sched.c) within one
  * long-running process (master.cf: qmgr unix n - n 300 1)
  * woken through public/qmgr: "A" new mail, "F" flush the deferred queue;
- * anything else (master's periodic wakeup) is a general scan.
+ * anything else (master's periodic wakeup) is a general scan.  Wakeup
+ * requests are served while deliveries are in flight too (qmgr_sched.c).
+ * The process does not exit for max_use or max_idle: it remembers its
+ * destinations (concurrency windows, dead destinations).
  */
 #include "sys.h"
 
@@ -23,12 +26,7 @@ static void qmgr_trigger(const char *buf, size_t len, const char *service, void 
 {
     (void)service;
     (void)ctx;
-    bool flush = memchr(buf, QMGR_REQ_FLUSH, len) != NULL;
-    qmgr_scan_incoming();
-    if (flush)
-        qmgr_scan_deferred(true);
-    else
-        qmgr_scan_deferred_when_due();
+    qmgr_sched_request(memchr(buf, QMGR_REQ_FLUSH, len) != NULL);
     qmgr_sched_run();
 }
 
@@ -37,8 +35,7 @@ static void qmgr_wakeup(const char *service, void *ctx)
     (void)service;
     (void)ctx;
     qmgr_sched_tick();
-    qmgr_scan_incoming();
-    qmgr_scan_deferred_when_due();
+    qmgr_sched_request(false);
     qmgr_sched_run();
 }
 
@@ -55,8 +52,7 @@ static void qmgr_init(const char *service, void *ctx)
     (void)ctx;
     qmgr_queue_init();
     qmgr_scan_active();
-    qmgr_scan_incoming();
-    qmgr_scan_deferred_when_due();
+    qmgr_sched_request(false);
     qmgr_sched_run();
 }
 
@@ -71,6 +67,7 @@ int main(int argc, char **argv)
         .wakeup = qmgr_wakeup,
         .wakeup_interval = QMGR_TICK,
         .no_idle_exit = true,
+        .no_use_exit = true,
     };
     return server_main(argc, argv, &s);
 }

@@ -40,7 +40,7 @@ struct qmgr_msg;
 /*
  * One delivery request of one message: the recipients of that message
  * that go to one (transport, next hop), at most
- * default_destination_recipient_limit of them.
+ * TRANSPORT_destination_recipient_limit of them.
  */
 struct qmgr_job {
     struct qmgr_msg *msg;
@@ -118,7 +118,15 @@ void qmgr_sched_init(void);
 void qmgr_sched_ready(const char *id, const char *dir);
 /* Queue one request for its destination. */
 void qmgr_sched_add(struct qmgr_job *job);
-/* Deliver until nothing is waiting or in flight. */
+/* TRANSPORT_destination_recipient_limit (else the default_ one). */
+size_t qmgr_transport_rcpt_limit(const char *transport);
+/* A wakeup request: rescan incoming/, and with flush all of deferred/. */
+void qmgr_sched_request(bool flush);
+/*
+ * Deliver until nothing is waiting or in flight, serving wakeup requests
+ * meanwhile.  Called again from inside (a request it served), it returns
+ * at once: the running loop takes care of what was asked.
+ */
 void qmgr_sched_run(void);
 /* Housekeeping between runs: close agent connections idle too long. */
 void qmgr_sched_tick(void);

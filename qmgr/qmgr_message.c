@@ -167,7 +167,7 @@ static char *notify_text(unsigned bits)
 
 static void batch_add(struct batch **bs, size_t *nb, const struct resolve_result *r, size_t i)
 {
-    size_t limit = (size_t)cfg_int("default_destination_recipient_limit");
+    size_t limit = qmgr_transport_rcpt_limit(r->transport);
     struct batch *b = NULL;
     for (size_t k = 0; k < *nb && b == NULL; k++)
         if ((*bs)[k].n < limit && strcmp((*bs)[k].transport, r->transport) == 0 &&
@@ -225,7 +225,7 @@ static void resolve_all(struct qmgr_msg *m, struct batch **bs, size_t *nb)
             continue;
         struct resolve_result res;
         char *error = NULL;
-        if (resolve_addr(r->address, &res, &error) < 0) {
+        if (resolve_addr_sender(r->address, qfile_sender(m->qf), &res, &error) < 0) {
             msg_warn("%s: resolve <%s>: %s", m->id, r->address, error);
             record(m, i, "none", DELIVER_TEMP, "4.3.0", "address resolver failure");
             free(error);

@@ -3,30 +3,48 @@
  * delivery agent connections, in one process, driven by poll().
  *
  * - Ready list: queue files a scan found (incoming/, deferred/, active/)
- *   waiting to be started; at most QMGR_MSG_LIMIT messages are open at
- *   once, the rest wait in their directory.
- * - Destinations: one per (transport, next hop), a FIFO of requests and
- *   a concurrency window: it starts at initial_destination_concurrency,
- *   grows by 1/window for every request the agent answered (not all
- *   recipients deferred) up to default_destination_concurrency_limit,
- *   and shrinks by 1/window, not below 1, for every request that failed
- *   (connection trouble, or every recipient deferred).
+ *   waiting to be started; at most qmgr_message_active_limit messages
+ *   (kept below half the descriptor limit: each holds its file open) are
+ *   open at once, the rest wait in their directory.  Files are started
+ *   QMGR_START_BATCH at a time between rounds of dispatching, so the
+ *   first deliveries do not wait for a large queue to be read.
+ * - Destinations: one per (transport, next hop), or per (transport,
+ *   recipient) when the transport's recipient limit is 1, as in Postfix.
+ *   Each has a FIFO of requests and a concurrency window: it starts at
+ *   initial_destination_concurrency, grows by 1/window for every request
+ *   the agent answered (not all recipients deferred) up to
+ *   TRANSPORT_destination_concurrency_limit, and shrinks by 1/window,
+ *   not below 1, for every request that failed (connection trouble, or
+ *   every recipient deferred).  TRANSPORT_destination_rate_delay > 0
+ *   allows one delivery at a time, that long after the previous start.
+ * - Dead destinations: a request whose recipients were all deferred with
+ *   site_fail (deliver.h: no server of the next hop reached) adds
+ *   1/window to the destination's failed cohorts; a success resets them.
+ *   At destination_concurrency_failed_cohort_limit the destination is
+ *   dead for minimal_backoff_time: what is queued for it, and what comes
+ *   for it meanwhile, is deferred at once ("delivery temporarily
+ *   suspended: REASON") without taking an agent or a concurrency slot.
+ * - Fairness: dispatching serves the first destination (in list order)
+ *   that may start a request and then moves it to the end of the list,
+ *   so destinations take turns for the transport's process slots and a
+ *   mailing of thousands of requests to one domain does not hold back a
+ *   single message to another.
  * - Transports: at most as many requests in flight as the transport's
  *   master.cf process limit (maxproc; "-" is default_process_limit, 0 no
  *   limit), and the agent connections left idle by finished requests,
  *   reused for the next one and closed after $ipc_idle.
  *
  * While requests are in flight the server skeleton's loop does not run:
- * this loop rescans incoming/ when public/qmgr has wakeup requests
- * waiting (looking at most every QMGR_LISTEN_QUIET_MS) and once a
- * second.  It leaves the requests themselves to the skeleton (they are
- * taken when the loop ends): a request still waiting makes master start
- * a new qmgr at once should this one die, as it did when delivery was
- * sequential; a flush request ("F") waits until the loop ends.
+ * this loop looks at public/qmgr (at most every QMGR_LISTEN_QUIET_MS) and
+ * has the skeleton serve the waiting wakeup requests there
+ * (server_serve_pending); qmgr's trigger callback only records them
+ * (qmgr_sched_request), and this loop rescans incoming/ or, for a flush,
+ * deferred/.  It also rescans incoming/ once a second.
  */
 #include "sys.h"
 
 #include <poll.h>
+#include <sys/resource.h>
 
 #include "config.h"
 #include "log.h"
@@ -35,10 +53,11 @@
 #include "qmgr.h"
 #include "server.h"
 
-#define QMGR_MSG_LIMIT 500     /* queue files open at once */
+#define QMGR_START_BATCH 64    /* queue files started between dispatch rounds */
 #define QMGR_TICK_MS 1000      /* housekeeping and rescans while busy */
 #define QMGR_TIMED_OUT (-2)    /* job_end(): no answer within daemon_timeout */
 #define QMGR_LISTEN_QUIET_MS 5 /* between looks at pending wakeup requests */
+#define QMGR_SUSPENDED "delivery temporarily suspended: "
 
 struct idle_conn {
     qmgr_conn_t *c;
@@ -49,6 +68,9 @@ struct transport {
     char *name;
     int limit; /* requests in flight at most; 0: no limit */
     int busy;
+    int dest_limit;        /* TRANSPORT_destination_concurrency_limit */
+    size_t rcpt_limit;     /* TRANSPORT_destination_recipient_limit */
+    int64_t rate_delay_ms; /* TRANSPORT_destination_rate_delay */
     struct idle_conn *idle;
     size_t nidle;
     struct transport *next;
@@ -56,10 +78,15 @@ struct transport {
 
 struct dest {
     struct transport *t;
-    char *nexthop;
+    char *nexthop; /* or the recipient, when the recipient limit is 1 */
     struct qmgr_job *head, *tail;
     int busy;
     double window;
+    double fail_cohorts; /* site failures since the last success, in windows */
+    int64_t dead_until;  /* ms; 0: alive */
+    char *dead_dsn;      /* why it is dead, for the mail deferred meanwhile */
+    char *dead_reason;
+    int64_t next_start; /* ms: the rate delay's earliest next start */
     struct dest *next;
 };
 
@@ -80,17 +107,60 @@ static struct {
     char **limit_names; /* master.cf unix services and their maxproc */
     int *limits;
     size_t nlimits;
+    size_t msg_limit;
     struct transport *transports;
     struct dest *dests;
+    size_t queued; /* requests waiting in destinations */
     struct inflight *fl;
     size_t nfl;
     struct ready *rd;
     size_t rdhead, nrd;
-    bool want_incoming;
+    bool running, want_incoming, want_flush;
     int64_t next_tick, listen_quiet_until;
 } sch;
 
-/* ---- process limits from master.cf ------------------------------------ */
+/* ---- set-up: master.cf process limits, per-transport parameters -------- */
+
+static bool is_transport(const char *name)
+{
+    for (size_t i = 0; i < sch.nlimits; i++)
+        if (strcmp(sch.limit_names[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* main.cf NAME_destination_* for a NAME that master.cf does not have. */
+static void check_service_params(const char *mastercf)
+{
+    char **names = config_unknown_names();
+    for (char **p = names; *p != NULL; p++) {
+        const char *suffix = param_service_suffix(*p);
+        if (suffix == NULL)
+            continue;
+        char *t = xstrndup(*p, strlen(*p) - strlen(suffix));
+        if (!is_transport(t))
+            msg_warn("main.cf: %s: %s has no transport %s", *p, mastercf, t);
+        free(t);
+    }
+    cfg_list_free(&names);
+}
+
+/* Each open message holds a descriptor: stay well below the limit. */
+static size_t message_limit(void)
+{
+    struct rlimit rl;
+    size_t limit = (size_t)cfg_int("qmgr_message_active_limit");
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            (void)setrlimit(RLIMIT_NOFILE, &rl);
+            (void)getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if (rl.rlim_cur != RLIM_INFINITY && limit > rl.rlim_cur / 2)
+            limit = rl.rlim_cur / 2 > 16 ? rl.rlim_cur / 2 : 16;
+    }
+    return limit;
+}
 
 void qmgr_sched_init(void)
 {
@@ -110,8 +180,10 @@ void qmgr_sched_init(void)
             sch.limits[sch.nlimits++] = e->maxproc;
         }
         mastercf_free(&mcf);
+        check_service_params(path);
     }
     free(path);
+    sch.msg_limit = message_limit();
 }
 
 static int transport_limit(const char *name)
@@ -122,7 +194,43 @@ static int transport_limit(const char *name)
     return (int)cfg_int("default_process_limit");
 }
 
-/* ---- transports and destinations -------------------------------------- */
+/* The expanded value of TRANSPORT+suffix, when main.cf or the table has it. */
+static char *transport_param(const char *t, const char *suffix, char **name_r)
+{
+    char *name = xasprintf("%s%s", t, suffix), *v = NULL;
+    if (param_find(name) != NULL) {
+        v = xstrdup(cfg_str(name));
+    } else {
+        const char *raw = config_unknown_value(name);
+        if (raw != NULL)
+            v = cfg_expand(raw);
+    }
+    *name_r = name;
+    return v;
+}
+
+/* TRANSPORT_destination_SUFFIX as a number, else the default_ parameter. */
+static long long transport_number(const char *t, const char *suffix, const char *fallback,
+                                  bool is_time)
+{
+    char *name, *v = transport_param(t, suffix, &name);
+    long long n = is_time ? cfg_time(fallback) : cfg_int(fallback);
+    long long min = is_time ? 0 : 1, x = 0;
+    if (v != NULL) {
+        char *end = NULL;
+        bool ok = is_time ? config_parse_time(v, 's', &x) == 0
+                          : ((void)(errno = 0), x = strtoll(v, &end, 10),
+                             end != v && *end == '\0' && errno == 0);
+        if (ok && x >= min)
+            n = x;
+        else
+            msg_warn("%s = %s: not a %s of at least %lld; using $%s", name, v,
+                     is_time ? "time" : "number", min, fallback);
+    }
+    free(v);
+    free(name);
+    return n;
+}
 
 static struct transport *transport_get(const char *name)
 {
@@ -132,28 +240,43 @@ static struct transport *transport_get(const char *name)
     struct transport *t = xcalloc(1, sizeof(*t));
     t->name = xstrdup(name);
     t->limit = transport_limit(name);
+    t->dest_limit = (int)transport_number(name, "_destination_concurrency_limit",
+                                          "default_destination_concurrency_limit", false);
+    t->rcpt_limit = (size_t)transport_number(name, "_destination_recipient_limit",
+                                             "default_destination_recipient_limit", false);
+    t->rate_delay_ms = 1000 * transport_number(name, "_destination_rate_delay",
+                                               "default_destination_rate_delay", true);
     t->next = sch.transports;
     sch.transports = t;
     return t;
 }
 
-static int dest_limit(void)
+size_t qmgr_transport_rcpt_limit(const char *transport)
 {
-    return (int)cfg_int("default_destination_concurrency_limit");
+    return transport_get(transport)->rcpt_limit;
 }
 
-static struct dest *dest_get(const char *transport, const char *nexthop)
+/* ---- destinations ------------------------------------------------------- */
+
+static double initial_window(const struct transport *t)
+{
+    int init = (int)cfg_int("initial_destination_concurrency");
+    if (t->rate_delay_ms > 0)
+        return 1;
+    return init < t->dest_limit ? init : t->dest_limit;
+}
+
+static struct dest *dest_get(const char *transport, const char *key)
 {
     struct transport *t = transport_get(transport);
     for (struct dest *d = sch.dests; d != NULL; d = d->next)
-        if (d->t == t && strcmp(d->nexthop, nexthop) == 0)
+        if (d->t == t && strcmp(d->nexthop, key) == 0)
             return d;
     struct dest *d = xcalloc(1, sizeof(*d));
     d->t = t;
-    d->nexthop = xstrdup(nexthop);
-    int init = (int)cfg_int("initial_destination_concurrency");
-    d->window = init < dest_limit() ? init : dest_limit();
-    /* Appended: destinations are served in the order they appeared. */
+    d->nexthop = xstrdup(key);
+    d->window = initial_window(t);
+    /* Appended: a new destination takes its turn after those waiting. */
     struct dest **pp = &sch.dests;
     while (*pp != NULL)
         pp = &(*pp)->next;
@@ -161,15 +284,23 @@ static struct dest *dest_get(const char *transport, const char *nexthop)
     return d;
 }
 
-/* Forget destinations with nothing queued or in flight. */
-static void dest_gc(void)
+static void dest_free(struct dest *d)
+{
+    free(d->nexthop);
+    free(d->dead_dsn);
+    free(d->dead_reason);
+    free(d);
+}
+
+/* Forget destinations with nothing queued or in flight that are not dead. */
+static void dest_gc(int64_t now)
 {
     for (struct dest **pp = &sch.dests; *pp != NULL;) {
         struct dest *d = *pp;
-        if (d->head == NULL && d->busy == 0) {
+        if (d->head == NULL && d->busy == 0 && d->dead_until <= now &&
+            (d->t->rate_delay_ms == 0 || d->next_start <= now)) {
             *pp = d->next;
-            free(d->nexthop);
-            free(d);
+            dest_free(d);
         } else {
             pp = &d->next;
         }
@@ -182,21 +313,85 @@ static void dest_feedback(struct dest *d, bool ok)
         d->window += 1.0 / d->window;
     else
         d->window -= 1.0 / d->window;
-    if (d->window > dest_limit())
-        d->window = dest_limit();
+    if (d->window > d->t->dest_limit)
+        d->window = d->t->dest_limit;
     if (d->window < 1)
         d->window = 1;
+    if (d->t->rate_delay_ms > 0)
+        d->window = 1;
+}
+
+/* Whether d is dead now; a dead time that is over starts it afresh. */
+static bool dest_dead(struct dest *d, int64_t now)
+{
+    if (d->dead_until == 0)
+        return false;
+    if (now < d->dead_until)
+        return true;
+    d->dead_until = 0;
+    xfree(d->dead_dsn);
+    xfree(d->dead_reason);
+    d->fail_cohorts = 0;
+    d->window = initial_window(d->t);
+    msg_info("delivery to %s:%s resumed", d->t->name, d->nexthop);
+    return false;
+}
+
+/* Declare d dead for minimal_backoff_time because of the failure why. */
+static void dest_suspend(struct dest *d, const struct deliver_rcpt *why)
+{
+    long long secs = cfg_time("minimal_backoff_time");
+    const char *reason = why->reason;
+    if (strncmp(reason, QMGR_SUSPENDED, strlen(QMGR_SUSPENDED)) == 0)
+        reason += strlen(QMGR_SUSPENDED);
+    d->dead_until = stream_now_ms() + 1000 * secs;
+    free(d->dead_dsn);
+    free(d->dead_reason);
+    d->dead_dsn = xstrdup(why->dsn);
+    d->dead_reason = xstrdup(reason);
+    msg_info("delivery to %s:%s suspended for %llds: %s", d->t->name, d->nexthop, secs,
+             d->dead_reason);
+}
+
+/* The site failure that ended a request (all deferred, one with site_fail), or NULL. */
+static const struct deliver_rcpt *site_failure(const struct deliver_request *req)
+{
+    const struct deliver_rcpt *f = NULL;
+    for (size_t i = 0; i < req->nrcpts; i++) {
+        if (req->rcpts[i].status != DELIVER_TEMP)
+            return NULL;
+        if (req->rcpts[i].site_fail)
+            f = &req->rcpts[i];
+    }
+    return f;
+}
+
+/* A request to d reached (or could not reach) the site: the dead cache. */
+static void dest_site_feedback(struct dest *d, const struct deliver_request *req)
+{
+    const struct deliver_rcpt *f = site_failure(req);
+    if (f == NULL) {
+        d->fail_cohorts = 0;
+        return;
+    }
+    d->fail_cohorts += 1.0 / d->window;
+    if (d->dead_until == 0 &&
+        d->fail_cohorts >= (double)cfg_int("destination_concurrency_failed_cohort_limit"))
+        dest_suspend(d, f);
 }
 
 void qmgr_sched_add(struct qmgr_job *job)
 {
-    struct dest *d = dest_get(job->transport, job->nexthop);
+    struct transport *t = transport_get(job->transport);
+    const char *key = t->rcpt_limit == 1 ? job->req.rcpts[0].rcpt : job->nexthop;
+    struct dest *d = dest_get(job->transport, key);
     job->next = NULL;
     if (d->tail != NULL)
         d->tail->next = job;
     else
         d->head = job;
     d->tail = job;
+    sch.queued++;
 }
 
 static struct qmgr_job *dest_pop(struct dest *d)
@@ -206,6 +401,7 @@ static struct qmgr_job *dest_pop(struct dest *d)
     if (d->head == NULL)
         d->tail = NULL;
     job->next = NULL;
+    sch.queued--;
     return job;
 }
 
@@ -215,6 +411,21 @@ static void dest_push_front(struct dest *d, struct qmgr_job *job)
     d->head = job;
     if (d->tail == NULL)
         d->tail = job;
+    sch.queued++;
+}
+
+/* Defer everything queued for a dead destination, without trying it. */
+static void dest_defer_queued(struct dest *d)
+{
+    while (d->head != NULL) {
+        struct qmgr_job *job = dest_pop(d);
+        for (size_t i = 0; i < job->req.nrcpts; i++) {
+            struct deliver_rcpt *r = &job->req.rcpts[i];
+            deliver_rcpt_result(r, DELIVER_TEMP, d->dead_dsn, QMGR_SUSPENDED "%s", d->dead_reason);
+            deliver_rcpt_relay(r, "none");
+        }
+        qmgr_message_job_done(job);
+    }
 }
 
 /* ---- idle agent connections ------------------------------------------- */
@@ -250,6 +461,7 @@ void qmgr_sched_tick(void)
         }
         t->nidle = keep;
     }
+    dest_gc(now);
 }
 
 /* ---- requests --------------------------------------------------------- */
@@ -290,10 +502,12 @@ static void job_start(struct dest *d, struct qmgr_job *job)
         xfree(error); /* an idle connection the agent had closed: a new one */
     }
     sch.fl = xreallocarray(sch.fl, sch.nfl + 1, sizeof(*sch.fl));
-    int64_t timeout = (int64_t)cfg_time("daemon_timeout") * 1000;
-    sch.fl[sch.nfl++] = (struct inflight){c, job, d, stream_now_ms() + timeout, reused};
+    int64_t now = stream_now_ms(), timeout = (int64_t)cfg_time("daemon_timeout") * 1000;
+    sch.fl[sch.nfl++] = (struct inflight){c, job, d, now + timeout, reused};
     d->busy++;
     d->t->busy++;
+    if (d->t->rate_delay_ms > 0)
+        d->next_start = now + d->t->rate_delay_ms;
 }
 
 static bool all_deferred(const struct deliver_request *req)
@@ -313,6 +527,7 @@ static void job_end(size_t i, int rc, const char *error)
     f.d->busy--;
     f.d->t->busy--;
     if (rc > 0) {
+        dest_site_feedback(f.d, &f.job->req);
         dest_feedback(f.d, !all_deferred(&f.job->req));
         if (qmgr_agent_reusable(f.c))
             idle_put(f.d->t, f.c);
@@ -333,21 +548,52 @@ static void job_end(size_t i, int rc, const char *error)
     job_fail(f.d, f.job, "lost connection with the %s delivery agent");
 }
 
-/* Start what the windows and process limits allow, destinations in turn. */
+/* Whether d may start a request now. */
+static bool dest_startable(const struct dest *d, int64_t now)
+{
+    if (d->head == NULL || d->dead_until != 0 || d->busy >= (int)d->window ||
+        (d->t->limit > 0 && d->t->busy >= d->t->limit))
+        return false;
+    return d->t->rate_delay_ms == 0 || (d->busy == 0 && now >= d->next_start);
+}
+
+/*
+ * Start what the windows and process limits allow: each time the first
+ * destination in the list that may start one, which then goes to the end
+ * of the list (round robin).  Dead destinations' mail is deferred.
+ */
 static void dispatch(void)
 {
-    bool progress = true;
-    while (progress) {
-        progress = false;
-        for (struct dest *d = sch.dests; d != NULL; d = d->next) {
-            if (d->head == NULL || d->busy >= (int)d->window ||
-                (d->t->limit > 0 && d->t->busy >= d->t->limit))
-                continue;
-            job_start(d, dest_pop(d));
-            progress = true;
-        }
+    int64_t now = stream_now_ms();
+    for (struct dest *d = sch.dests; d != NULL; d = d->next)
+        if (dest_dead(d, now) && d->head != NULL)
+            dest_defer_queued(d);
+    for (;;) {
+        struct dest **pp = &sch.dests;
+        while (*pp != NULL && !dest_startable(*pp, now))
+            pp = &(*pp)->next;
+        if (*pp == NULL)
+            break;
+        struct dest *d = *pp;
+        *pp = d->next;
+        d->next = NULL;
+        while (*pp != NULL)
+            pp = &(*pp)->next;
+        *pp = d;
+        job_start(d, dest_pop(d));
     }
-    dest_gc();
+    dest_gc(now);
+}
+
+/* When a rate-delayed destination may start again (-1: none waits). */
+static int64_t next_rate_start(void)
+{
+    int64_t when = -1;
+    for (const struct dest *d = sch.dests; d != NULL; d = d->next)
+        if (d->head != NULL && d->t->rate_delay_ms > 0 && d->busy == 0 && d->dead_until == 0 &&
+            (when < 0 || d->next_start < when))
+            when = d->next_start;
+    return when;
 }
 
 /* ---- the ready list ----------------------------------------------------- */
@@ -365,10 +611,15 @@ static bool ready_empty(void)
     return sch.rdhead == sch.nrd;
 }
 
-/* Move ready files to active/ and start them, while there is room. */
+static bool ready_startable(void)
+{
+    return !ready_empty() && qmgr_message_count() < sch.msg_limit;
+}
+
+/* Move ready files to active/ and start them: a batch, while there is room. */
 static void start_ready(void)
 {
-    while (!ready_empty() && qmgr_message_count() < QMGR_MSG_LIMIT) {
+    for (int n = 0; n < QMGR_START_BATCH && ready_startable(); n++) {
         struct ready r = sch.rd[sch.rdhead++];
         char *error = NULL;
         /* Not fsynced: lost in a crash, the file is simply found again in dir. */
@@ -384,35 +635,54 @@ static void start_ready(void)
     }
 }
 
-/* ---- wakeup requests while busy ------------------------------------------ */
+/* ---- wakeup requests ------------------------------------------------------ */
 
-static int listen_count(void)
+void qmgr_sched_request(bool flush)
 {
-    const char *n = getenv(SERVER_ENV_NLISTEN);
-    int k = n != NULL ? atoi(n) : 0;
-    return k < 0 ? 0 : k > SERVER_MAX_LISTEN ? SERVER_MAX_LISTEN : k;
+    sch.want_incoming = true;
+    if (flush)
+        sch.want_flush = true;
+}
+
+/* Rescans asked for: a flush at once, incoming/ when the ready list is done. */
+static void handle_requests(void)
+{
+    if (sch.want_flush) {
+        sch.want_flush = false;
+        qmgr_scan_deferred(true);
+    }
+    if (ready_empty())
+        qmgr_scan_deferred_when_due();
+    if (ready_empty() && sch.want_incoming) {
+        sch.want_incoming = false;
+        qmgr_scan_incoming();
+    }
 }
 
 /* ---- the loop ------------------------------------------------------------- */
 
+static int wait_timeout(void)
+{
+    int64_t now = stream_now_ms(), until = sch.next_tick, rate = next_rate_start();
+    if (ready_startable())
+        return 0;
+    if (rate >= 0 && rate < until)
+        until = rate;
+    return until <= now ? 0 : (int)(until - now);
+}
+
 static void wait_events(void)
 {
-    int nl = stream_now_ms() >= sch.listen_quiet_until ? listen_count() : 0;
+    int nl = stream_now_ms() >= sch.listen_quiet_until ? server_listen_count() : 0;
     size_t n = (size_t)nl + sch.nfl;
-    struct pollfd *p = xcalloc(n, sizeof(*p));
+    struct pollfd *p = xcalloc(n + 1, sizeof(*p));
     for (int i = 0; i < nl; i++)
-        p[i] = (struct pollfd){.fd = SERVER_LISTEN_FD + i, .events = POLLIN};
+        p[i] = (struct pollfd){.fd = server_listen_fd(i), .events = POLLIN};
     for (size_t i = 0; i < sch.nfl; i++)
         p[(size_t)nl + i] = (struct pollfd){.fd = qmgr_agent_fd(sch.fl[i].c), .events = POLLIN};
-    int64_t wait = sch.next_tick - stream_now_ms();
-    int rc = poll(p, n, wait < 0 ? 0 : (int)wait);
+    int rc = poll(p, n, wait_timeout());
     if (rc < 0 && errno != EINTR)
         msg_fatal("poll: %s", strerror(errno));
-    for (int i = 0; rc > 0 && i < nl; i++)
-        if (p[i].revents & POLLIN) {
-            sch.want_incoming = true;
-            sch.listen_quiet_until = stream_now_ms() + QMGR_LISTEN_QUIET_MS;
-        }
     /* From the end: job_end() moves the last entry into the one it ends. */
     for (size_t i = sch.nfl; rc > 0 && i-- > 0;) {
         if (!(p[(size_t)nl + i].revents & (POLLIN | POLLERR | POLLHUP)))
@@ -423,7 +693,14 @@ static void wait_events(void)
             job_end(i, r, error);
         free(error);
     }
+    bool listen = false;
+    for (int i = 0; rc > 0 && i < nl; i++)
+        listen = listen || (p[i].revents & POLLIN);
     free(p);
+    if (listen) { /* the skeleton calls our trigger: qmgr_sched_request() */
+        sch.listen_quiet_until = stream_now_ms() + QMGR_LISTEN_QUIET_MS;
+        (void)server_serve_pending();
+    }
 }
 
 /* Once a second: requests past daemon_timeout, idle connections, rescans. */
@@ -442,22 +719,24 @@ static void tick(void)
 
 void qmgr_sched_run(void)
 {
+    if (sch.running) /* called again from a request served by this loop */
+        return;
+    sch.running = true;
+    if (sch.msg_limit == 0)
+        sch.msg_limit = message_limit();
     sch.next_tick = stream_now_ms() + QMGR_TICK_MS;
     for (;;) {
+        handle_requests();
         start_ready();
         dispatch();
-        if (sch.nfl == 0 && ready_empty())
+        if (sch.nfl == 0 && ready_empty() && sch.queued == 0 && !sch.want_flush &&
+            !sch.want_incoming)
             break;
         wait_events();
         tick();
-        if (ready_empty())
-            qmgr_scan_deferred_when_due();
-        if (ready_empty() && sch.want_incoming) {
-            sch.want_incoming = false;
-            qmgr_scan_incoming();
-        }
     }
     free(sch.rd);
     sch.rd = NULL;
     sch.rdhead = sch.nrd = 0;
+    sch.running = false;
 }

@@ -4,7 +4,9 @@
  * transport_maps search order (address, address without extension,
  * domain, parent domains, "*"), error:/discard:, recipient existence for
  * local (aliases, system users, postmaster, extensions) and virtual
- * recipients, table errors, and the table cache across resolve_reset().
+ * recipients, table errors, the table cache across resolve_reset(), and
+ * sender_dependent_relayhost_maps (sender, @domain, <>, DUNNO, not for
+ * local mail, not over a transport's own next hop, under transport_maps).
  */
 #include "sys.h"
 #include "config.h"
@@ -280,6 +282,87 @@ static void test_table_errors(void **state)
     assert_int_equal(resolve_rcpt_known("a@b.example", NULL), -1);
 }
 
+struct sender_case {
+    const char *sender; /* NULL: resolve_addr, no sender lookup */
+    const char *rcpt;
+    const char *transport;
+    const char *nexthop;
+};
+
+static void test_sender_relayhost(void **state)
+{
+    (void)state;
+    char *t = xasprintf("%s/sdr", test_dir);
+    write_file(t, "boss@corp.example     [boss-relay]:2525\n"
+                  "@corp.example         [corp-relay]\n"
+                  "nobody@corp.example   DUNNO\n"
+                  "<>                    [bounce-relay]\n"
+                  "@UPPER.example        [upper-relay]\n");
+    free(t);
+    t = xasprintf("%s/transport", test_dir);
+    write_file(t, "pinned.example  smtp:[pinned-hop]\nbare.example  relay:\n");
+    free(t);
+    load("myhostname = mx.example.com\n"
+         "mydestination = example.com\n"
+         "relay_domains = relay.example\n"
+         "relayhost = [smart.example]\n"
+         "sender_dependent_relayhost_maps = texthash:$T/sdr\n"
+         "transport_maps = texthash:$T/transport\n");
+    static const struct sender_case cases[] = {
+        {"boss@corp.example", "u@far.example", "smtp", "[boss-relay]:2525"},
+        {"boss@CORP.example", "u@far.example", "smtp", "[boss-relay]:2525"},
+        {"other@corp.example", "u@far.example", "smtp", "[corp-relay]"},
+        {"other@corp.example", "u@relay.example", "relay", "[corp-relay]"},
+        {"nobody@corp.example", "u@far.example", "smtp", "[smart.example]"}, /* DUNNO */
+        {"x@elsewhere.example", "u@far.example", "smtp", "[smart.example]"},
+        {"", "u@far.example", "smtp", "[bounce-relay]"},
+        {"x@upper.example", "u@far.example", "smtp", "[upper-relay]"}, /* keys fold case */
+        {NULL, "u@far.example", "smtp", "[smart.example]"},
+        /* Not for local mail; transport_maps' next hop still wins. */
+        {"boss@corp.example", "u@example.com", "local", "mx.example.com"},
+        {"boss@corp.example", "u@pinned.example", "smtp", "[pinned-hop]"},
+        {"boss@corp.example", "u@bare.example", "relay", "[boss-relay]:2525"},
+    };
+    for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+        struct resolve_result r;
+        char *error = NULL;
+        if (resolve_addr_sender(cases[i].rcpt, cases[i].sender, &r, &error) < 0)
+            fail_msg("%s: %s", cases[i].rcpt, error);
+        if (strcmp(r.transport, cases[i].transport) != 0 ||
+            strcmp(r.nexthop, cases[i].nexthop) != 0)
+            fail_msg("<%s> -> %s: got %s:%s, want %s:%s",
+                     cases[i].sender ? cases[i].sender : "(none)", cases[i].rcpt, r.transport,
+                     r.nexthop, cases[i].transport, cases[i].nexthop);
+        resolve_result_clear(&r);
+    }
+
+    /* A transport with a next hop of its own is not overridden. */
+    load("mydestination = example.com\n"
+         "default_transport = smtp:[fixed-hop]\n"
+         "sender_dependent_relayhost_maps = texthash:$T/sdr\n");
+    struct resolve_result r;
+    char *error = NULL;
+    assert_int_equal(resolve_addr_sender("u@far.example", "boss@corp.example", &r, &error), 0);
+    assert_string_equal(r.nexthop, "[fixed-hop]");
+    resolve_result_clear(&r);
+
+    /* The null sender's key is a parameter; a table error is temporary. */
+    load("mydestination = example.com\n"
+         "empty_address_relayhost_maps_lookup_key = null-sender\n"
+         "sender_dependent_relayhost_maps = inline:{ null-sender=[ns-relay] }\n");
+    assert_int_equal(resolve_addr_sender("u@far.example", "", &r, &error), 0);
+    assert_string_equal(r.nexthop, "[ns-relay]");
+    resolve_result_clear(&r);
+    load("mydestination = example.com\n"
+         "sender_dependent_relayhost_maps = texthash:$T/no-such-table\n");
+    assert_int_equal(resolve_addr_sender("u@far.example", "a@b.example", &r, &error), -1);
+    assert_non_null(error);
+    free(error);
+    /* ... but only when the table is consulted. */
+    assert_int_equal(resolve_addr_sender("u@example.com", "a@b.example", &r, NULL), 0);
+    resolve_result_clear(&r);
+}
+
 static void test_cache_reset(void **state)
 {
     (void)state;
@@ -323,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_local_recipient_maps),
         cmocka_unit_test(test_table_errors),
         cmocka_unit_test(test_cache_reset),
+        cmocka_unit_test(test_sender_relayhost),
     };
     return cmocka_run_group_tests(tests, NULL, cleanup_dir);
 }
