@@ -17,11 +17,13 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <strings.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -32,7 +34,9 @@
 #endif
 #endif
 
-#define LOGIN_PROXY_BUF 16384
+#define LOGIN_PROXY_BUF 65536
+#define LOGIN_MODE_PROXY 'P'   /* the login process stays, copying bytes */
+#define LOGIN_MODE_HANDOFF 'H' /* the client socket is attached */
 
 static bool login_is_root(void)
 {
@@ -270,6 +274,73 @@ static void login_proxy(stream_t *client, int fd)
     free(buf);
 }
 
+/*
+ * The first byte on the control socket says how the session goes on: 'H'
+ * with the client socket attached (SCM_RIGHTS) when the connection is
+ * plaintext and nothing the client sent is waiting unread in our buffer,
+ * so the mail process can talk to the client directly and this process
+ * ends; 'P' otherwise (TLS state cannot move to another process), and
+ * this process stays as the proxy.
+ */
+static int login_send_mode(int ctl, int client_fd)
+{
+    char mode = client_fd >= 0 ? LOGIN_MODE_HANDOFF : LOGIN_MODE_PROXY;
+    struct iovec iov = {.iov_base = &mode, .iov_len = 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (client_fd >= 0) {
+        memset(&u, 0, sizeof(u));
+        mh.msg_control = u.buf;
+        mh.msg_controllen = sizeof(u.buf);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &client_fd, sizeof(int));
+    }
+    ssize_t n;
+    while ((n = sendmsg(ctl, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    return n == 1 ? 0 : -1;
+}
+
+/* The parent's side: the mode byte and, for 'H', a socket (else *fd_r is -1). */
+static int login_recv_mode(int ctl, char *mode_r, int *fd_r)
+{
+    struct iovec iov = {.iov_base = mode_r, .iov_len = 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    ssize_t n;
+    *fd_r = -1;
+    while ((n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    if (n != 1)
+        return -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    if (c != NULL && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+        c->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(fd_r, CMSG_DATA(c), sizeof(int));
+    struct stat st;
+    bool handoff = *mode_r == LOGIN_MODE_HANDOFF;
+    if ((mh.msg_flags & MSG_CTRUNC) || (handoff != (*fd_r >= 0)) ||
+        (handoff && (fstat(*fd_r, &st) < 0 || !S_ISSOCK(st.st_mode))) ||
+        (!handoff && *mode_r != LOGIN_MODE_PROXY)) {
+        msg_warn("bad session mode from the login process");
+        if (*fd_r >= 0)
+            (void)close(*fd_r);
+        *fd_r = -1;
+        return -1;
+    }
+    return 0;
+}
+
 static int login_send_user(int fd, const struct login_user *u, const char *addr)
 {
     stream_t *s = stream_open_fd(fd, 0);
@@ -297,9 +368,14 @@ static void login_child(stream_t *client, int ctl, int sp, const struct login_se
     struct login_conn lc = {.client = client, .user = {.uid = -1, .gid = -1}};
     login_peer(stream_fd(client), &lc);
     int rc = set->prelogin(&lc, set->ctx);
-    if (rc == 0 && lc.logged_in && login_send_user(ctl, &lc.user, lc.client_addr) == 0) {
-        (void)close(ctl);
-        login_proxy(client, sp);
+    if (rc == 0 && lc.logged_in) {
+        bool handoff = !tls_active(client) && stream_buffered(client) == 0 &&
+                       stream_flush(client) == STREAM_OK;
+        if (login_send_mode(ctl, handoff ? stream_fd(client) : -1) == 0 &&
+            login_send_user(ctl, &lc.user, lc.client_addr) == 0 && !handoff) {
+            (void)close(ctl);
+            login_proxy(client, sp);
+        }
     }
     (void)stream_flush(client);
     login_user_clear(&lc.user);
@@ -365,6 +441,21 @@ static void login_wait(pid_t pid)
         ;
 }
 
+/* Reap both children in whatever order they end. */
+static void login_wait_both(pid_t a, pid_t b)
+{
+    int st, left = 2;
+    while (left > 0) {
+        pid_t p = waitpid(-1, &st, 0);
+        if (p < 0 && errno == EINTR)
+            continue;
+        if (p < 0)
+            break;
+        if (p == a || p == b)
+            left--;
+    }
+}
+
 /* Let go of the parent's copy of the client connection (the stream stays valid). */
 static void login_forget_client(stream_t *client)
 {
@@ -376,11 +467,25 @@ static void login_forget_client(stream_t *client)
     stream_discard_input(client);
 }
 
+/*
+ * Replies go out as whole writes (a RETR answer is one write), so Nagle's
+ * algorithm would only hold back each answer's last segment until the
+ * client's delayed ACK: one-command-at-a-time clients then wait ~40 ms a
+ * command.
+ */
+static void login_nodelay(int fd)
+{
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails on AF_UNIX */
+}
+
 void login_session(stream_t *client, const struct login_settings *set)
 {
     int ctl[2], sp[2];
-    if (pipe2(ctl, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
-        msg_warn("pipe/socketpair: %s", strerror(errno));
+    login_nodelay(stream_fd(client));
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0 ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+        msg_warn("socketpair: %s", strerror(errno));
         return;
     }
     pid_t lpid = fork();
@@ -398,22 +503,35 @@ void login_session(stream_t *client, const struct login_settings *set)
     login_forget_client(client);
     struct login_user u = {.uid = -1, .gid = -1};
     char addr[LOGIN_ADDR_MAX] = "";
-    if (login_read_user(ctl[0], &u, addr) == 0) {
+    char mode;
+    int cfd = -1;
+    if (login_recv_mode(ctl[0], &mode, &cfd) == 0 && login_read_user(ctl[0], &u, addr) == 0) {
         pid_t mpid = fork();
         if (mpid == 0) {
             (void)close(ctl[0]);
+            if (cfd >= 0) {
+                (void)close(sp[1]); /* the client socket itself, not the proxy's pair */
+                sp[1] = cfd;
+            }
             login_mail(sp[1], &u, addr, set);
         }
         if (mpid < 0)
             msg_warn("fork: %s", strerror(errno));
         (void)close(sp[1]);
         sp[1] = -1;
+        if (cfd >= 0)
+            (void)close(cfd); /* the connection ends when the mail process closes it */
+        cfd = -1;
         if (mpid > 0)
-            login_wait(mpid);
-    }
+            login_wait_both(lpid, mpid); /* after a hand-off the login process ends first */
+        else
+            login_wait(lpid);
+    } else
+        login_wait(lpid);
     (void)close(ctl[0]);
     if (sp[1] >= 0)
         (void)close(sp[1]);
-    login_wait(lpid);
+    if (cfd >= 0)
+        (void)close(cfd);
     login_user_clear(&u);
 }

@@ -12,24 +12,21 @@
  *                    login process, then waits on a pipe for one small
  *                    attribute record "user, uid, gid, maildir" from it,
  *                    checks it (uid and gid not 0, an absolute path
- *                    without "..") and forks the mail process with those
- *                    ids.  Then it waits for both children and returns.
- *   login process    drops to mail_owner at once, then runs the
- *                    pre-login hook: the whole dialogue with the
- *                    untrusted client, TLS (STLS/STARTTLS or implicit
- *                    TLS; the TLS keys are loaded by the parent before
- *                    the fork), and the authd request.  After a
- *                    successful login it sends the record to the parent
- *                    and becomes a proxy: it keeps the TLS (or plain)
- *                    connection and copies bytes between it and one end
- *                    of a socketpair, as Dovecot's login processes do
- *                    (TLS state cannot be handed to another process).
- *   mail process     forked by the parent, drops to the mailbox owner's
- *                    uid/gid (the virtual uid for virtual mailboxes),
- *                    and runs the post-login hook on the other end of
- *                    the socketpair: a plaintext stream.  It sends the
- *                    reply to the login command itself, so that it can
- *                    refuse with "mailbox in use" or a temporary error.
+ *                    without "..", a passed descriptor is a socket) and
+ *                    forks the mail process with those ids, giving it
+ *                    the client socket or the proxy's socketpair.  Then it waits for both children
+ * and returns. login process    drops to mail_owner at once, then runs the pre-login hook: the
+ * whole dialogue with the untrusted client, TLS (STLS/STARTTLS or implicit TLS; the TLS keys are
+ * loaded by the parent before the fork), and the authd request.  After a successful login it sends
+ * the record to the parent. On a plaintext connection with no client bytes read ahead (no pipelined
+ * commands after the login command) it attaches the client socket (SCM_RIGHTS) and ends: the mail
+ * process then talks to the client directly, with no extra hop.  Otherwise it becomes a proxy: it
+ * keeps the TLS (or plain) connection and copies bytes between it and one end of a socketpair, as
+ * Dovecot's login processes do (TLS state cannot be handed to another process). mail process forked
+ * by the parent, drops to the mailbox owner's uid/gid (the virtual uid for virtual mailboxes), and
+ * runs the post-login hook on the client socket or the proxy's socketpair: a plaintext stream.  It
+ * sends the reply to the login command itself, so that it can refuse with "mailbox in use" or a
+ * temporary error.
  *
  * The mailbox: authd's home when it has one (home/$home_mailbox), else
  * $virtual_mailbox_base/ plus the $virtual_mailbox_maps value of the

@@ -9,7 +9,9 @@
 #include "maildir_uid.h"
 #include "mem.h"
 
-#define POP3_READ_CHUNK 65536
+#define POP3_READ_CHUNK (256 * 1024) /* file reads; also the size of one socket write */
+
+#include <sys/stat.h>
 
 struct pop3_sess {
     stream_t *s;
@@ -19,6 +21,8 @@ struct pop3_sess {
     bool quit;
     size_t retr, dele;
     uint64_t retr_bytes;
+    char *buf;  /* file reads, kept for the session */
+    str_t *out; /* one answer (or POP3_READ_CHUNK of it) in wire form */
 };
 
 void pop3_capa(stream_t *s, bool authorization, bool stls, bool user_sasl)
@@ -109,42 +113,74 @@ static void pop3_list(struct pop3_sess *ps, const char *args, bool uidl)
     str_free(&l);
 }
 
-/* Send a message (lines: -1 for RETR) as dot-stuffed CRLF data. */
+/* Read up to want bytes (fewer only at the end of the file); -1 on error. */
+static ssize_t pop3_read_file(int fd, char *buf, size_t want)
+{
+    size_t got = 0;
+    while (got < want) {
+        ssize_t n = read(fd, buf + got, want - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+/*
+ * Send a message (lines: -1 for RETR) as dot-stuffed CRLF data.  The
+ * status line, the data and the final "." go out together: a message up
+ * to POP3_READ_CHUNK is one read(2) and one write(2).
+ */
 static void pop3_send(struct pop3_sess *ps, struct pop3_msg *m, long lines)
 {
     int fd = pop3_mbox_msg_open(&ps->mb, m);
-    if (fd < 0) {
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
         msg_warn("open %s/cur/%s: %s", ps->mb.dir, m->name, strerror(errno));
         pop3_reply(ps->s, "-ERR [SYS/TEMP] Message is not available.");
+        if (fd >= 0)
+            close(fd);
         return;
     }
+    if (ps->buf == NULL) {
+        ps->buf = xmalloc(POP3_READ_CHUNK);
+        ps->out = str_new(POP3_READ_CHUNK + POP3_READ_CHUNK / 2);
+    }
+    str_t *out = ps->out;
+    str_reset(out);
     if (lines < 0)
-        (void)stream_printf(ps->s, "+OK %llu octets\r\n", (unsigned long long)m->vsize);
+        str_appendf(out, "+OK %llu octets\r\n", (unsigned long long)m->vsize);
     else
-        (void)stream_puts(ps->s, "+OK\r\n");
-    char *buf = xmalloc(POP3_READ_CHUNK);
-    str_t *out = str_new(POP3_READ_CHUNK + POP3_READ_CHUNK / 2);
+        str_appendz(out, "+OK\r\n");
     struct pop3_conv cv;
     pop3_conv_init(&cv, true, lines);
-    ssize_t n;
-    while (!cv.done && (n = read(fd, buf, POP3_READ_CHUNK)) != 0) {
-        if (n < 0) {
-            msg_warn("read %s/cur/%s: %s", ps->mb.dir, m->name, strerror(errno));
+    /* Maildir files never change: read st_size bytes and no further. */
+    uint64_t left = (uint64_t)st.st_size;
+    while (!cv.done && left > 0) {
+        size_t want = left < POP3_READ_CHUNK ? (size_t)left : POP3_READ_CHUNK;
+        ssize_t n = pop3_read_file(fd, ps->buf, want);
+        if (n <= 0) {
+            msg_warn("read %s/cur/%s: %s", ps->mb.dir, m->name,
+                     n < 0 ? strerror(errno) : "file became shorter");
             ps->quit = true; /* no way to say so after +OK: end the session */
             break;
         }
-        str_reset(out);
-        (void)pop3_conv_run(&cv, buf, (size_t)n, out);
-        (void)stream_write(ps->s, str_c(out), str_len(out));
+        left -= (uint64_t)n;
+        (void)pop3_conv_run(&cv, ps->buf, (size_t)n, out);
+        if (str_len(out) >= POP3_READ_CHUNK) {
+            (void)stream_write(ps->s, str_c(out), str_len(out));
+            str_reset(out);
+        }
     }
-    str_reset(out);
     pop3_conv_finish(&cv, out);
     (void)str_append(out, ".\r\n", 3);
     (void)stream_write(ps->s, str_c(out), str_len(out));
     (void)stream_flush(ps->s);
     close(fd);
-    free(buf);
-    str_free(&out);
     if (lines < 0) {
         ps->retr++;
         ps->retr_bytes += cv.out_bytes;
@@ -261,5 +297,7 @@ void pop3_postlogin(stream_t *client, const struct login_user *user, const char 
                  ps.quit ? ps.dele : 0, ps.mb.count, ps.quit ? "" : ", no QUIT: nothing deleted");
     }
     free(err);
+    free(ps.buf);
+    str_free(&ps.out);
     pop3_mbox_close(&ps.mb);
 }

@@ -563,14 +563,57 @@ def test_process_identities(inst):
     assert [_proc_uid(k) for k, _ in kids] == [owner]
     r.cmd(f"USER alice@{DOMAIN}")
     assert r.cmd("PASS " + PASSWORDS["alice"]).startswith(b"+OK")
-    kids = wait_for(lambda: len(_descendants(parent)) == 2
-                    and all(_proc_uid(k) != 0 for k, _ in _descendants(parent))
-                    and _descendants(parent), 10)
-    assert kids
-    uids = sorted(_proc_uid(k) for k, _ in kids)
-    assert sorted(uids) == sorted([owner, vuid])
+    # plaintext: the login process handed the socket over and ended; the
+    # session runs as the virtual uid, talking to the client directly
+    kids = wait_for(lambda: [k for k in _descendants(parent) if _proc_uid(k[0]) == vuid]
+                    == _descendants(parent) and _descendants(parent), 10)
+    assert kids and len(kids) == 1, _descendants(parent)
+    mail = kids[0][0]
+    peer = r.sock.getsockname()
+    assert _holds_tcp_peer(mail, peer), "the mail process does not hold the client socket"
+    assert _proc_uid(parent) == 0
+    assert r.cmd("STAT").startswith(b"+OK 1 ")
     r.cmd("QUIT")
     r.close()
+    # TLS (STLS): the login process stays as the proxy, as mail_owner
+    r = Raw(inst.port)
+    r.line()
+    r.cmd("STLS")
+    r.sock = inst.tls_ctx().wrap_socket(r.sock)
+    r.cmd(f"USER alice@{DOMAIN}")
+    assert r.cmd("PASS " + PASSWORDS["alice"]).startswith(b"+OK")
+    def tls_session():
+        for pid, name in _descendants(inst.proc.pid):
+            kids = _descendants(pid)
+            if name == "pop3d" and len(kids) == 2 and all(_proc_uid(k) != 0 for k, _ in kids):
+                return pid, kids
+        return None
+    found = wait_for(tls_session, 10)
+    assert found, _descendants(inst.proc.pid)
+    parent, kids = found
+    assert _proc_uid(parent) == 0
+    assert sorted(_proc_uid(k) for k, _ in kids) == sorted([owner, vuid])
+    r.cmd("QUIT")
+    r.close()
+
+
+def _holds_tcp_peer(pid, client_addr):
+    """Whether pid has an fd on the server end of the client's TCP connection."""
+    port = client_addr[1]
+    inodes = set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if int(fields[2].split(":")[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                return True
+        except OSError:
+            pass
+    return False
 
 
 def test_idle_timeout_and_command_limit(make_inst):
