@@ -435,6 +435,15 @@ const struct param_def param_table[] = {
     B("smtpd_sasl_auth_enable", "no",
       "Whether the SMTP server offers AUTH (SASL PLAIN and LOGIN, checked by authd) to clients; "
       "usually turned on for submission and smtps with -o in master.cf."),
+    L("smtpd_sasl_security_options", "noanonymous",
+      "Which SASL mechanisms the SMTP server offers and accepts before TLS, Postfix's names: "
+      "noplaintext, noactive, nodictionary, noanonymous, mutual_auth, forward_secrecy. PLAIN and "
+      "LOGIN are plaintext mechanisms (without mutual authentication or forward secrecy), so "
+      "noplaintext, mutual_auth or forward_secrecy turns AUTH off; an unknown word also does, with "
+      "a warning."),
+    L("smtpd_sasl_tls_security_options", "$smtpd_sasl_security_options",
+      "The same as smtpd_sasl_security_options, for sessions over TLS (after STARTTLS or in "
+      "wrapper mode); e.g. noplaintext before TLS and noanonymous over TLS."),
     L("smtpd_sender_login_maps", "",
       "Tables that map an envelope sender address (looked up as the address, then as @domain) to "
       "the SASL login names allowed to use it, separated by commas or spaces; used by "

@@ -145,6 +145,71 @@ const char *sasl_mech_list(void)
     return "PLAIN LOGIN";
 }
 
+/* ---- security options ----------------------------------------------------- */
+
+/*
+ * What each mechanism is, in the terms of the options.  As Dovecot
+ * describes its mechanisms to Postfix: PLAIN and LOGIN send the password
+ * in the clear and are neither anonymous nor open to dictionary or
+ * active attacks beyond that; they give no mutual authentication and no
+ * forward secrecy.
+ */
+static const struct {
+    const char *name;
+    unsigned props; /* SASL_SEC_* this mechanism offends against */
+} sasl_mechs[] = {
+    {"PLAIN", SASL_SEC_NOPLAINTEXT | SASL_SEC_MUTUAL_AUTH | SASL_SEC_FORWARD_SECRECY},
+    {"LOGIN", SASL_SEC_NOPLAINTEXT | SASL_SEC_MUTUAL_AUTH | SASL_SEC_FORWARD_SECRECY},
+};
+
+static const struct {
+    const char *name;
+    unsigned flag;
+} sasl_sec_names[] = {
+    {"noplaintext", SASL_SEC_NOPLAINTEXT},   {"noactive", SASL_SEC_NOACTIVE},
+    {"nodictionary", SASL_SEC_NODICTIONARY}, {"noanonymous", SASL_SEC_NOANONYMOUS},
+    {"mutual_auth", SASL_SEC_MUTUAL_AUTH},   {"forward_secrecy", SASL_SEC_FORWARD_SECRECY},
+};
+
+int sasl_security_parse(const char *text, unsigned *flags_r, char **error_r)
+{
+    unsigned flags = 0;
+    const char *sep = " \t,";
+    for (const char *p = text + strspn(text, sep); *p != '\0'; p += strspn(p, sep)) {
+        size_t n = strcspn(p, sep);
+        size_t i = 0;
+        while (i < N_ELEMENTS(sasl_sec_names) && !(strlen(sasl_sec_names[i].name) == n &&
+                                                   strncasecmp(p, sasl_sec_names[i].name, n) == 0))
+            i++;
+        if (i == N_ELEMENTS(sasl_sec_names))
+            return error_set(error_r, "unknown SASL security option \"%.*s\"", (int)n, p);
+        flags |= sasl_sec_names[i].flag;
+        p += n;
+    }
+    *flags_r = flags;
+    return 0;
+}
+
+bool sasl_mech_allowed(const char *name, unsigned flags)
+{
+    for (size_t i = 0; i < N_ELEMENTS(sasl_mechs); i++)
+        if (strcasecmp(name, sasl_mechs[i].name) == 0)
+            return (sasl_mechs[i].props & flags) == 0;
+    return false;
+}
+
+const char *sasl_mech_list_for(unsigned flags)
+{
+    static char list[64];
+    size_t len = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < N_ELEMENTS(sasl_mechs); i++)
+        if ((sasl_mechs[i].props & flags) == 0)
+            len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", len ? " " : "",
+                                    sasl_mechs[i].name);
+    return list;
+}
+
 /* Decode a response; "*" is a cancel.  Returns SASL_DONE or another status. */
 static int sasl_decode(const char *resp, size_t len, str_t *out, size_t max, char **error_r)
 {

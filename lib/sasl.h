@@ -75,6 +75,29 @@ bool sasl_mech_supported(const char *name);
 const char *sasl_mech_list(void);
 
 /*
+ * Security options, Postfix's smtpd_sasl_security_options names: a
+ * mechanism is left out when it offends against one of them.  tern's
+ * PLAIN and LOGIN are plaintext mechanisms without mutual authentication
+ * or forward secrecy (as Dovecot flags them), so noplaintext, mutual_auth
+ * and forward_secrecy each leave none, while noanonymous, noactive and
+ * nodictionary leave both.
+ */
+enum {
+    SASL_SEC_NOPLAINTEXT = 1 << 0,
+    SASL_SEC_NOACTIVE = 1 << 1,
+    SASL_SEC_NODICTIONARY = 1 << 2,
+    SASL_SEC_NOANONYMOUS = 1 << 3,
+    SASL_SEC_MUTUAL_AUTH = 1 << 4,
+    SASL_SEC_FORWARD_SECRECY = 1 << 5,
+};
+/* "noanonymous, noplaintext" (commas or white space) -> flags; -1 on an unknown word. */
+int sasl_security_parse(const char *text, unsigned *flags_r, char **error_r);
+/* Whether mechanism name is served and the flags leave it. */
+bool sasl_mech_allowed(const char *name, unsigned flags);
+/* The mechanisms the flags leave, space-separated ("" for none; static text). */
+const char *sasl_mech_list_for(unsigned flags);
+
+/*
  * Begin an exchange for mech with an optional initial response (NULL:
  * none). Returns a sasl_status; on SASL_CONTINUE *challenge_r is the
  * base64 challenge to send (static text, may be "").

@@ -132,6 +132,8 @@ char *smtpd_tls_received_info(const struct smtpd_session *s);
  */
 void smtpd_auth_config(struct smtpd_config *c);
 bool smtpd_auth_offer(const struct smtpd_session *s);
+/* The mechanisms for "250-AUTH" now (the security options for this TLS state). */
+const char *smtpd_auth_mechs(const struct smtpd_session *s);
 bool smtpd_cmd_auth(struct smtpd_session *s, const struct smtp_cmd *cmd);
 void smtpd_auth_reset(struct smtpd_session *s);
 

@@ -5,6 +5,10 @@
  * responses included), the check of the credentials by authd
  * (lib/auth_client.h, which also applies the failure delay), and the
  * authenticated identity that the restrictions, the log and cleanup use.
+ * The mechanisms offered and accepted are those that
+ * smtpd_sasl_security_options (before TLS) or
+ * smtpd_sasl_tls_security_options (over TLS) leave; when they leave none,
+ * AUTH is not offered at all.
  *
  * Replies: 334 challenge, 235 2.7.0 success, 535 5.7.8 bad credentials,
  * 454 4.7.0 authd unavailable or temporary failure, 501 for a cancelled
@@ -26,18 +30,46 @@
 
 #define SMTPD_AUTH_MAX_FAILURES 3
 
+/* smtpd_sasl_security_options, and smtpd_sasl_tls_security_options over TLS. */
+static unsigned smtpd_sasl_sec, smtpd_sasl_tls_sec;
+
+/* A bad option list allows no mechanism at all (fail closed), with a warning. */
+static unsigned smtpd_auth_security(const char *param)
+{
+    unsigned flags;
+    char *err = NULL;
+    if (sasl_security_parse(cfg_str(param), &flags, &err) == 0)
+        return flags;
+    msg_warn("%s: %s; AUTH is not offered while this is so", param, err);
+    free(err);
+    return SASL_SEC_NOPLAINTEXT | SASL_SEC_MUTUAL_AUTH;
+}
+
 void smtpd_auth_config(struct smtpd_config *c)
 {
     c->sasl_enable = cfg_bool("smtpd_sasl_auth_enable");
     c->tls_auth_only = cfg_bool("smtpd_tls_auth_only");
     if (c->sasl_enable)
         c->ext |= ADDR_EXT_AUTH;
+    smtpd_sasl_sec = smtpd_auth_security("smtpd_sasl_security_options");
+    smtpd_sasl_tls_sec = smtpd_auth_security("smtpd_sasl_tls_security_options");
+}
+
+static unsigned smtpd_auth_flags(const struct smtpd_session *s)
+{
+    return tls_active(s->client) ? smtpd_sasl_tls_sec : smtpd_sasl_sec;
+}
+
+const char *smtpd_auth_mechs(const struct smtpd_session *s)
+{
+    return sasl_mech_list_for(smtpd_auth_flags(s));
 }
 
 /* Whether AUTH may be used now (offered in EHLO and accepted). */
 bool smtpd_auth_offer(const struct smtpd_session *s)
 {
-    return s->cfg->sasl_enable && (tls_active(s->client) || !s->cfg->tls_auth_only);
+    return s->cfg->sasl_enable && (tls_active(s->client) || !s->cfg->tls_auth_only) &&
+           *smtpd_auth_mechs(s) != '\0';
 }
 
 void smtpd_auth_reset(struct smtpd_session *s)
@@ -153,7 +185,7 @@ bool smtpd_cmd_auth(struct smtpd_session *s, const struct smtp_cmd *cmd)
         smtpd_reply(s, "503 5.5.1 Error: authentication not enabled");
         return false;
     }
-    if (!smtpd_auth_offer(s)) {
+    if (!tls_active(s->client) && s->cfg->tls_auth_only) {
         smtpd_reply(s, "538 5.7.11 Encryption required for requested authentication mechanism");
         return false;
     }
@@ -187,7 +219,8 @@ bool smtpd_cmd_auth(struct smtpd_session *s, const struct smtp_cmd *cmd)
         free(args);
         return false;
     }
-    if (!sasl_mech_supported(mech)) {
+    if (!sasl_mech_allowed(mech, smtpd_auth_flags(s))) {
+        /* Unknown, or left out by smtpd_sasl_[tls_]security_options. */
         smtpd_reply(s, "504 5.7.4 Unsupported authentication mechanism");
         free(args);
         return false;

@@ -45,7 +45,7 @@ static bool smtpd_cmd_helo(struct smtpd_session *s, const struct smtp_cmd *cmd, 
     if (smtpd_tls_offer(s))
         (void)stream_puts(c, "250-STARTTLS\r\n");
     if (smtpd_auth_offer(s))
-        (void)stream_printf(c, "250-AUTH %s\r\n", sasl_mech_list());
+        (void)stream_printf(c, "250-AUTH %s\r\n", smtpd_auth_mechs(s));
     (void)stream_puts(c, "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n");
     if (s->cfg->smtputf8)
         (void)stream_puts(c, "250-SMTPUTF8\r\n");

@@ -61,7 +61,7 @@ def b64(text):
 
 
 class AuthInst:
-    def __init__(self):
+    def __init__(self, edit_master=None):
         self.top = tempfile.mkdtemp(prefix="tern-auth-")
         os.chmod(self.top, 0o755)
         self.dir = os.path.join(self.top, "i")
@@ -80,6 +80,12 @@ class AuthInst:
         with open(os.path.join(self.dir, "main.cf"), "a") as f:
             for k, v in AUTHD_FAST.items():
                 f.write(f"{k} = {v}\n")
+        if edit_master is not None:
+            path = os.path.join(self.dir, "master.cf")
+            with open(path) as f:
+                text = f.read()
+            with open(path, "w") as f:
+                f.write(edit_master(self, text))
         self.proc = None
 
     def start(self):
@@ -153,8 +159,8 @@ class AuthInst:
 def make_inst():
     made = []
 
-    def make():
-        inst = AuthInst()
+    def make(edit_master=None):
+        inst = AuthInst(edit_master)
         made.append(inst)
         return inst.start()
 
@@ -354,3 +360,75 @@ def test_wrong_password_delays_then_disconnects(make_inst):
         c.noop()
     assert "authentication failed" in inst.log_text()
     assert "Hunter-xyz9" not in inst.log_text()
+
+
+def ehlo_auth(port, tls_ctx=None, starttls=False):
+    """The AUTH keyword's mechanisms after EHLO (None: no AUTH), and the client."""
+    if tls_ctx is not None and not starttls:
+        c = smtplib.SMTP_SSL("127.0.0.1", port, timeout=30, context=tls_ctx)
+    else:
+        c = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    c.ehlo("client.example")
+    if starttls:
+        c.starttls(context=tls_ctx)
+        c.ehlo("client.example")
+    mechs = c.esmtp_features["auth"].split() if c.has_extn("auth") else None
+    return mechs, c
+
+
+def test_sasl_security_options(make_inst):
+    """smtpd_sasl_security_options before TLS, smtpd_sasl_tls_security_options
+    over TLS (by default the same): PLAIN and LOGIN are plaintext
+    mechanisms, so noplaintext leaves none; noanonymous leaves both."""
+    def edit(inst, text):
+        text = text.replace("-o smtpd_tls_auth_only=yes", "-o smtpd_tls_auth_only=no "
+                            "-o smtpd_sasl_security_options=noanonymous,noplaintext "
+                            "-o smtpd_sasl_tls_security_options=noanonymous")
+        assert "noplaintext" in text
+        text = text.replace("-o syslog_name=tern/smtps",
+                            "-o syslog_name=tern/smtps -o smtpd_sasl_security_options=noplaintext")
+        # control: plaintext AUTH allowed when the options allow it
+        text += (f"127.0.0.1:{inst.base + 26} inet n - n - - smtpd -o smtpd_sasl_auth_enable=yes "
+                 "-o smtpd_tls_auth_only=no -o smtpd_sasl_security_options=noanonymous\n")
+        return text
+    inst = make_inst(edit)
+    plain_pw = "PLAIN " + b64(f"\0{ALICE}\0{PASSWORDS['alice']}")
+    # Control: the same session without TLS gets AUTH when nothing forbids it.
+    mechs, c = ehlo_auth(inst.base + 26)
+    assert mechs == ["PLAIN", "LOGIN"]
+    assert c.docmd("AUTH", plain_pw)[0] == 235
+    c.quit()
+    # Submission before TLS: noplaintext leaves nothing to offer or accept.
+    mechs, c = ehlo_auth(inst.sub)
+    assert mechs is None
+    code, msg = c.docmd("AUTH", plain_pw)
+    assert code == 504 and msg.startswith(b"5.7.4"), (code, msg)
+    code, msg = c.docmd("AUTH", "LOGIN")
+    assert code == 504, (code, msg)
+    c.quit()
+    # Over TLS the TLS options (noanonymous) apply.
+    mechs, c = ehlo_auth(inst.sub, inst.tls_ctx(), starttls=True)
+    assert mechs == ["PLAIN", "LOGIN"]
+    assert c.docmd("AUTH", plain_pw)[0] == 235
+    c.quit()
+    # smtps: the TLS options default to $smtpd_sasl_security_options (noplaintext here).
+    mechs, c = ehlo_auth(inst.smtps, inst.tls_ctx())
+    assert mechs is None
+    assert c.docmd("AUTH", plain_pw)[0] == 504
+    c.quit()
+
+
+def test_sasl_security_options_unknown_word(make_inst):
+    """An unknown option is warned about and AUTH is not offered (fail closed)."""
+    def edit(inst, text):
+        return text.replace("-o syslog_name=tern/smtps",
+                            "-o syslog_name=tern/smtps -o smtpd_sasl_security_options=noplain")
+    inst = make_inst(edit)
+    mechs, c = ehlo_auth(inst.smtps, inst.tls_ctx())
+    assert mechs is None
+    c.quit()
+    assert wait_for(lambda: 'smtpd_sasl_security_options: unknown SASL security option "noplain"'
+                    in inst.log_text(), 10)
+    mechs, c = ehlo_auth(inst.sub, inst.tls_ctx(), starttls=True)
+    assert mechs == ["PLAIN", "LOGIN"]  # other services keep the default
+    c.quit()

@@ -225,6 +225,45 @@ static void test_exchanges(void **state)
     free(pw);
 }
 
+/* smtpd_sasl_security_options: parsing and the mechanisms each list leaves. */
+static void test_security_options(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int rc;
+        const char *mechs; /* left (when rc == 0) */
+    } cases[] = {
+        {"", 0, "PLAIN LOGIN"},
+        {"noanonymous", 0, "PLAIN LOGIN"},
+        {" noanonymous,noactive  nodictionary ", 0, "PLAIN LOGIN"},
+        {"NoPlainText", 0, ""},
+        {"noanonymous, noplaintext", 0, ""},
+        {"mutual_auth", 0, ""},
+        {"forward_secrecy", 0, ""},
+        {"noanonymous, nosuchthing", -1, NULL},
+        {"noplain", -1, NULL},
+        {"noanonymousx", -1, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unsigned flags = 12345;
+        char *err = NULL;
+        int rc = sasl_security_parse(cases[i].text, &flags, &err);
+        if (rc != cases[i].rc)
+            fail_msg("case %zu \"%s\": rc %d", i, cases[i].text, rc);
+        if (rc < 0) {
+            assert_non_null(strstr(err, "unknown SASL security option"));
+            free(err);
+            continue;
+        }
+        assert_string_equal(sasl_mech_list_for(flags), cases[i].mechs);
+        bool left = *cases[i].mechs != '\0';
+        assert_int_equal(sasl_mech_allowed("plain", flags), left);
+        assert_int_equal(sasl_mech_allowed("LOGIN", flags), left);
+        assert_false(sasl_mech_allowed("CRAM-MD5", flags));
+    }
+}
+
 static void test_overlong(void **state)
 {
     (void)state;
@@ -305,7 +344,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_base64_roundtrip), cmocka_unit_test(test_base64_bad),
         cmocka_unit_test(test_plain_parse),      cmocka_unit_test(test_exchanges),
-        cmocka_unit_test(test_overlong),         cmocka_unit_test(test_misuse_panics),
+        cmocka_unit_test(test_overlong),         cmocka_unit_test(test_security_options),
+        cmocka_unit_test(test_misuse_panics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
