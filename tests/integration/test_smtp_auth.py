@@ -432,3 +432,57 @@ def test_sasl_security_options_unknown_word(make_inst):
     mechs, c = ehlo_auth(inst.sub, inst.tls_ctx(), starttls=True)
     assert mechs == ["PLAIN", "LOGIN"]  # other services keep the default
     c.quit()
+
+
+TERNMAP = os.path.join(BUILD, "bin", "ternmap")
+
+
+@pytest.mark.skipif(not os.path.exists(TERNMAP), reason="ternmap not built")
+def test_sender_login_maps_hash_table(make_inst):
+    """smtpd_sender_login_maps pointing at an admin's own hash: table built
+    by ternmap (not the texthash file tern init writes): shared addresses,
+    @domain keys, case-insensitive keys, and a rebuilt table taking effect
+    without a restart."""
+    table = {}
+
+    def edit(inst, text):
+        path = os.path.join(inst.dir, "senders")
+        table["path"] = path
+        with open(path, "w") as f:
+            f.write(f"# sender -> logins\n{ALICE} {ALICE}\n"
+                    f"shared@{DOMAIN} {ALICE}, {BOB}\n"
+                    f"@other.test {BOB}\n")
+        res = subprocess.run([TERNMAP, "-c", inst.dir, f"hash:{path}"], capture_output=True,
+                             text=True, timeout=30)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert os.path.exists(path + ".db")
+        with open(os.path.join(inst.dir, "main.cf"), "a") as f:
+            f.write(f"smtpd_sender_login_maps = hash:{path}\n")
+        return text
+    inst = make_inst(edit)
+
+    def try_sender(login, sender):
+        c = inst.submission()
+        c.login(login, PASSWORDS[login.split("@")[0]])
+        assert c.mail(sender)[0] == 250
+        code, msg = c.rcpt("someone@remote.test")
+        c.quit()
+        return code, msg
+    assert try_sender(ALICE, ALICE)[0] == 250
+    assert try_sender(ALICE, f"Shared@{DOMAIN.upper()}")[0] == 250
+    assert try_sender(BOB, f"shared@{DOMAIN}")[0] == 250
+    assert try_sender(BOB, "anyone@other.test")[0] == 250
+    code, msg = try_sender(BOB, ALICE)
+    assert code == 553 and b"not owned by user " + BOB.encode() in msg, msg
+    code, msg = try_sender(ALICE, "anyone@other.test")
+    assert code == 553, msg
+    # The texthash file tern init wrote is no longer consulted: bob owns bob@ there only.
+    code, msg = try_sender(BOB, BOB)
+    assert code == 553, msg
+    # A rebuilt table is used at once.
+    with open(table["path"], "a") as f:
+        f.write(f"{BOB} {BOB}\n")
+    res = subprocess.run([TERNMAP, "-c", inst.dir, "hash:" + table["path"]], capture_output=True,
+                         text=True, timeout=30)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert try_sender(BOB, BOB)[0] == 250
