@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <string.h>
 
 int pop3_cmd_parse(char *line, size_t len, struct pop3_cmd *c)
 {
@@ -101,32 +102,41 @@ static void pop3_conv_eol(struct pop3_conv *cv)
     cv->line_chars = 0;
 }
 
+/*
+ * Line by line with memchr(3): bytes are copied in runs, broken only
+ * where a stuffing dot or a CR goes in, so a message costs a few calls
+ * per line rather than work per byte.
+ */
 size_t pop3_conv_run(struct pop3_conv *cv, const char *in, size_t n, str_t *out)
 {
     size_t i = 0, run = 0; /* in[run..i) is copied verbatim */
     while (i < n && !cv->done) {
-        char c = in[i];
-        if (!cv->mid_line && c == '.' && cv->stuff) {
+        if (!cv->mid_line && in[i] == '.' && cv->stuff) {
             pop3_conv_put(cv, out, in + run, i - run);
             if (out != NULL)
                 (void)str_appendc(out, '.'); /* not counted: the client removes it */
             run = i;
         }
         cv->mid_line = true;
-        if (c == '\n') {
-            if (!cv->prev_cr) {
-                pop3_conv_put(cv, out, in + run, i - run);
-                pop3_conv_put(cv, out, "\r", 1);
-                run = i;
-            }
-            i++;
-            pop3_conv_eol(cv);
-            continue;
+        const char *nl = memchr(in + i, '\n', n - i);
+        size_t end = nl != NULL ? (size_t)(nl - in) : n; /* in[i..end) has no LF */
+        if (end > i) {
+            if (!cv->in_body && cv->line_chars == 0)
+                for (size_t k = i; k < end && cv->line_chars == 0; k++)
+                    cv->line_chars += in[k] != '\r'; /* only "empty or not" matters */
+            cv->prev_cr = in[end - 1] == '\r';
         }
-        if (c != '\r')
-            cv->line_chars++;
-        cv->prev_cr = c == '\r';
-        i++;
+        if (nl == NULL) {
+            i = n;
+            break;
+        }
+        if (!cv->prev_cr) {
+            pop3_conv_put(cv, out, in + run, end - run);
+            pop3_conv_put(cv, out, "\r", 1);
+            run = end;
+        }
+        i = end + 1;
+        pop3_conv_eol(cv);
     }
     pop3_conv_put(cv, out, in + run, i - run);
     return i;
