@@ -133,7 +133,8 @@ class Service:
 
 
 class Agent:
-    """A delivery agent: records requests, answers with answer(rcpt)."""
+    """A delivery agent: records requests, answers with answer(rcpt), which
+    returns (status, dsn, reason) or (status, dsn, reason, {attr: value})."""
 
     def __init__(self, path, answer=None):
         self.requests = []
@@ -154,8 +155,10 @@ class Agent:
                 return
             out = b""
             for r in rcpts:
-                st, dsn, reason = self.answer(r["rcpt"])
-                out += attr_record(index=r["index"], status=st, dsn=dsn, reason=reason)
+                res = self.answer(r["rcpt"])  # (status, dsn, reason[, extra attributes])
+                extra = res[3] if len(res) > 3 else {}
+                out += attr_record(index=r["index"], status=res[0], dsn=res[1], reason=res[2],
+                                   **extra)
             conn.sendall(out)
 
     def close(self):
@@ -644,6 +647,162 @@ def test_agent_that_does_not_answer_times_out(queue):
     assert wait_for(lambda: q.where(qid) == "deferred", 10), q.inst.log_text()
     assert q.inst.wait_log(rf"{qid}: delivery agent local: timeout waiting for the delivery agent")
     assert q.inst.wait_log(rf"{qid}: to=<bob@example.com>, relay=local, .*status=deferred \(lost connection with the local delivery agent\)")
+
+
+# ---- scheduling: dead destinations, per-transport limits, fairness -------
+
+CONNECT_REFUSED = "connect to mx.dead.example[192.0.2.1]:25: Connection refused"
+
+
+def site_answer(rcpt):
+    """dead.example fails at the site level, grey.example per recipient."""
+    if rcpt.endswith("@dead.example"):
+        return 4, "4.4.1", CONNECT_REFUSED, {"site_fail": 1}
+    if rcpt.endswith("@grey.example"):
+        return 4, "4.2.0", "host mx.grey.example[192.0.2.2] said: 450 greylisted"
+    return 0, "2.0.0", "250 ok"
+
+
+def test_dead_destination_is_suspended(queue):
+    q = queue({"initial_destination_concurrency": "2", "minimal_backoff_time": "3s",
+               "maximal_backoff_time": "60s", "queue_run_delay": "300s"})
+    state = {"up": False}
+    smtp = q.agent("smtp", lambda r: (0, "2.0.0", "250 ok") if state["up"] else site_answer(r))
+    q.start()
+    dead = [q.enqueue("alice@example.com", [f"u{i}@dead.example"], MSG) for i in range(10)]
+    grey = [q.enqueue("alice@example.com", [f"u{i}@grey.example"], MSG) for i in range(4)]
+    live = [q.enqueue("alice@example.com", [f"u{i}@live.example"], MSG) for i in range(3)]
+    q.trigger()
+    assert wait_for(lambda: all(q.where(i) is None for i in live), 10), q.inst.log_text()
+    assert wait_for(lambda: all(q.where(i) == "deferred" for i in dead + grey), 10), \
+        q.inst.log_text()
+    tried = lambda dom: sum(1 for h, r in smtp.requests if r[0]["rcpt"].endswith(dom))  # noqa
+    # Window 2: both first tries fail at the site, and that is one cohort.
+    assert tried("@dead.example") == 2, smtp.requests
+    # A per-recipient deferral (greylisting) does not make a site dead.
+    assert tried("@grey.example") == 4
+    log = q.inst.log_text()
+    assert "delivery to smtp:dead.example suspended for 3s: " + CONNECT_REFUSED in log
+    suspended = re.findall(r"to=<u\d+@dead\.example>, relay=none, delay=[0-9.]+, dsn=4\.4\.1, "
+                           r"status=deferred \(delivery temporarily suspended: "
+                           + re.escape(CONNECT_REFUSED) + r"\)", log)
+    assert len(suspended) == 8
+    with open(os.path.join(q.q, "defer", dead[-1])) as f:
+        assert "delivery temporarily suspended" in f.read()
+
+    # New mail for the dead destination is deferred at once, untried.
+    more = q.enqueue("alice@example.com", ["late@dead.example"], MSG)
+    q.trigger()
+    assert wait_for(lambda: q.where(more) == "deferred", 10), q.inst.log_text()
+    assert tried("@dead.example") == 2
+
+    # After the dead time the destination is tried again.
+    time.sleep(3.2)
+    state["up"] = True
+    q.trigger(b"F")
+    assert wait_for(lambda: all(q.where(i) is None for i in dead + grey + [more]), 15), \
+        q.inst.log_text()[-3000:]
+    assert tried("@dead.example") == 2 + len(dead) + 1
+
+
+def test_per_transport_limits(queue):
+    q = queue({"default_destination_concurrency_limit": "10",
+               "initial_destination_concurrency": "10",
+               "slow_destination_concurrency_limit": "2",
+               "one_destination_recipient_limit": "1",
+               "one_destination_concurrency_limit": "1",
+               "paced_destination_rate_delay": "1s",
+               "nosuch_destination_recipient_limit": "3",
+               "transport_maps": "inline:{ { s.example=slow: } { o.example=one: } "
+                                 "{ p.example=paced: } }"})
+    q.inst.master_cf("qmgr unix n - n 300 1 qmgr\nslow unix - - n - 10 local\n"
+                     "one unix - - n - 10 local\npaced unix - - n - 10 local\n")
+    q.start()
+    slow = slow_agent(q, "slow", 0.3)
+    one = slow_agent(q, "one", 0.3)
+    paced = slow_agent(q, "paced", 0.05)
+    ids = [q.enqueue("alice@example.com", [f"u{i}@s.example"], MSG) for i in range(6)]
+    ids.append(q.enqueue("alice@example.com", [f"r{i}@o.example" for i in range(4)], MSG))
+    ids += [q.enqueue("alice@example.com", [f"u{i}@p.example"], MSG) for i in range(3)]
+    q.trigger()
+    assert wait_for(lambda: all(q.where(i) is None for i in ids), 20), q.inst.log_text()
+    assert slow.peak == 2  # slow_destination_concurrency_limit
+    # recipient limit 1: one request per recipient, and each recipient is a
+    # destination of its own, so the limit of 1 still lets them run together
+    assert sorted(len(r) for _, r in one.requests) == [1, 1, 1, 1]
+    assert one.peak > 1
+    starts = sorted(s for _, s, _ in paced.spans)
+    assert paced.peak == 1 and all(b - a >= 0.9 for a, b in zip(starts, starts[1:])), starts
+    log = q.inst.log_text()
+    assert "nosuch_destination_recipient_limit" in log and "has no transport nosuch" in log
+    assert "unknown parameter slow_destination" not in log + q.inst.output()
+
+
+def test_big_mailing_does_not_starve_another_domain(queue):
+    q = queue({"default_destination_concurrency_limit": "10",
+               "initial_destination_concurrency": "10",
+               "transport_maps": "inline:{ { big.example=slow: } { small.example=slow: } }"})
+    q.inst.master_cf("qmgr unix n - n 300 1 qmgr\nslow unix - - n - 2 local\n")
+    q.start()
+    slow = slow_agent(q, "slow", 0.2)
+    big = [q.enqueue("alice@example.com", [f"u{i}@big.example"], MSG) for i in range(30)]
+    small = q.enqueue("alice@example.com", ["bob@small.example"], MSG)
+    q.trigger()
+    assert wait_for(lambda: q.where(small) is None, 10), q.inst.log_text()
+    assert any(q.where(i) is not None for i in big)  # the mailing is still going
+    order = [r[0]["rcpt"] for _, r in slow.requests]
+    # the two process slots take turns between destinations: the single
+    # message goes out among the first requests, not after the mailing
+    assert order.index("bob@small.example") <= 2, order
+    assert wait_for(lambda: all(q.where(i) is None for i in big), 20)
+
+
+def test_flush_is_served_while_deliveries_are_in_flight(queue):
+    q = queue({"queue_run_delay": "300s", "minimal_backoff_time": "300s",
+               "maximal_backoff_time": "600s",
+               "transport_maps": "inline:{ hang.example=hang: }"})
+    state = {"up": False}
+    q.agent("local", lambda r: (0, "2.0.0", "ok") if state["up"]
+            else (4, "4.2.2", "mailbox full"))
+    hang = q.agent("hang")
+    hang.hang.set()
+    q.start()
+    d = q.enqueue("alice@example.com", ["bob@example.com"], MSG)
+    q.trigger()
+    assert wait_for(lambda: q.where(d) == "deferred", 10), q.inst.log_text()
+    h = q.enqueue("alice@example.com", ["x@hang.example"], MSG)
+    q.trigger()
+    assert wait_for(lambda: hang.requests, 10)  # qmgr now waits for that agent
+    state["up"] = True
+    t0 = time.monotonic()
+    q.trigger(b"F")
+    assert wait_for(lambda: q.where(d) is None, 5), q.inst.log_text()
+    assert time.monotonic() - t0 < 5
+    assert q.where(h) == "active"  # still in flight
+
+
+def test_sender_dependent_relayhost(queue, instance):
+    q = queue({"relayhost": "[smart.example]"})
+    table = os.path.join(q.inst.conf, "sdr")
+    with open(table, "w") as f:
+        f.write("boss@corp.example [boss-relay]:2525\n@corp.example [corp-relay]\n"
+                "<> [bounce-relay]\n")
+    with open(os.path.join(q.inst.conf, "main.cf"), "a") as f:
+        f.write(f"sender_dependent_relayhost_maps = texthash:{table}\n")
+    smtp = q.agent("smtp")
+    local = q.agent("local")
+    q.start()
+    ids = [q.enqueue("boss@corp.example", ["u1@far.example"], MSG),
+           q.enqueue("eve@corp.example", ["u2@far.example"], MSG),
+           q.enqueue("x@other.example", ["u3@far.example"], MSG),
+           q.enqueue("", ["u4@far.example"], MSG),
+           q.enqueue("boss@corp.example", ["bob@example.com"], MSG)]
+    q.trigger()
+    assert wait_for(lambda: all(q.where(i) is None for i in ids), 10), q.inst.log_text()
+    hops = {r[0]["rcpt"]: h["nexthop"] for h, r in smtp.requests}
+    assert hops == {"u1@far.example": "[boss-relay]:2525", "u2@far.example": "[corp-relay]",
+                    "u3@far.example": "[smart.example]", "u4@far.example": "[bounce-relay]"}
+    assert [r[0]["rcpt"] for _, r in local.requests] == ["bob@example.com"]
 
 
 # ---- the real pipeline: cleanup -> qmgr -> local -> Maildir -----------------
