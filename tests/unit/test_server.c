@@ -1,0 +1,259 @@
+/*
+ * test_server.c - unit tests for the daemon skeleton's nested serving
+ * (lib/server.c: server_serve_pending, no_use_exit).
+ *
+ * Each case forks a child that is set up the way master sets up a
+ * daemon (status pipe on fd 3, a listening UNIX socket on fd 4, the
+ * TERN_* environment, -c with a main.cf of its own) and runs server_main
+ * with a TRIGGER callback.  The first request's callback keeps calling
+ * server_serve_pending() (as qmgr does while deliveries are in flight)
+ * until two more requests were served from inside it.  The parent sends
+ * the requests, then checks what the child recorded, the status records
+ * it wrote to master, and whether it exited for max_use.
+ */
+#include "sys.h"
+#include "mem.h"
+#include "server.h"
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+static char dir[] = "/tmp/test_server.XXXXXX";
+static char out_path[64], sock_path[64];
+static int nested_seen;
+
+/* Append one line to the child's record of what happened. */
+static void record(const char *text)
+{
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd < 0)
+        _exit(3);
+    char line[128];
+    int n = snprintf(line, sizeof(line), "%s\n", text);
+    if (write(fd, line, (size_t)n) != n)
+        _exit(3);
+    close(fd);
+}
+
+static void trigger(const char *buf, size_t len, const char *service, void *ctx)
+{
+    (void)service;
+    (void)ctx;
+    static int depth;
+    char what[16];
+    snprintf(what, sizeof(what), "%.*s%s", (int)(len < 8 ? len : 8), buf, depth ? " nested" : "");
+    record(what);
+    if (depth > 0) {
+        nested_seen++;
+        return;
+    }
+    depth++;
+    int64_t until = stream_now_ms() + 5000;
+    while (nested_seen < 2 && stream_now_ms() < until) {
+        struct pollfd p = {.fd = server_listen_fd(0), .events = POLLIN};
+        if (server_listen_count() != 1)
+            _exit(4);
+        if (poll(&p, 1, 100) > 0)
+            (void)server_serve_pending();
+    }
+    depth--;
+    record("end");
+}
+
+static const struct server_settings settings_exit = {
+    .name = "test_server", .mode = SERVER_TRIGGER, .trigger = trigger, .no_idle_exit = true};
+static const struct server_settings settings_stay = {.name = "test_server",
+                                                     .mode = SERVER_TRIGGER,
+                                                     .trigger = trigger,
+                                                     .no_idle_exit = true,
+                                                     .no_use_exit = true};
+
+static void write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+static char *read_file(const char *path)
+{
+    char buf[4096];
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return xstrdup("");
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    return xstrdup(buf);
+}
+
+/* The child: fds and environment as master hands them over, then serve. */
+static pid_t start_child(const struct server_settings *s, int *status_rd)
+{
+    int st[2];
+    assert_int_equal(pipe(st), 0);
+    int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock_path);
+    unlink(sock_path);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    assert_int_equal(listen(lfd, 16), 0);
+    char mpid[32];
+    snprintf(mpid, sizeof(mpid), "%ld", (long)getpid());
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(st[0]);
+        if (dup2(st[1], SERVER_STATUS_FD) < 0 || dup2(lfd, SERVER_LISTEN_FD) < 0)
+            _exit(2);
+        setenv(SERVER_ENV_SERVICE, "test", 1);
+        setenv(SERVER_ENV_TYPE, "unix", 1);
+        setenv(SERVER_ENV_NLISTEN, "1", 1);
+        setenv(SERVER_ENV_MASTER, mpid, 1);
+        setenv(SERVER_ENV_UNPRIV, "n", 1);
+        unsetenv(SERVER_ENV_CHROOT);
+        char *argv[] = {"test_server", "-c", dir, NULL};
+        _exit(server_main(3, argv, s));
+    }
+    close(st[1]);
+    close(lfd);
+    *status_rd = st[0];
+    return pid;
+}
+
+static void send_request(const char *what)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock_path);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    assert_int_equal(write(fd, what, strlen(what)), (ssize_t)strlen(what));
+    close(fd);
+}
+
+/* Wait until the child's record contains text (5 s at most). */
+static bool wait_record(const char *text)
+{
+    for (int i = 0; i < 500; i++) {
+        char *got = read_file(out_path);
+        bool ok = strstr(got, text) != NULL;
+        free(got);
+        if (ok)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+/* The status records the child wrote (each is BUSY or IDLE), as "BI...". */
+static void read_status(int fd, char *out, size_t size)
+{
+    struct server_status rec;
+    size_t n = 0;
+    (void)fcntl(fd, F_SETFL, O_NONBLOCK);
+    while (n + 1 < size && read(fd, &rec, sizeof(rec)) == (ssize_t)sizeof(rec))
+        out[n++] = rec.status == SERVER_STAT_BUSY ? 'B' : 'I';
+    out[n] = '\0';
+}
+
+static void run_case(const struct server_settings *s, bool expect_exit)
+{
+    unlink(out_path);
+    nested_seen = 0;
+    int status_rd;
+    pid_t pid = start_child(s, &status_rd);
+    send_request("A");
+    assert_true(wait_record("A\n"));
+    send_request("B");
+    send_request("C");
+    assert_true(wait_record("end\n"));
+    int wst = 0;
+    pid_t got = 0;
+    for (int i = 0; i < 300 && got == 0; i++) {
+        got = waitpid(pid, &wst, WNOHANG);
+        if (got == 0)
+            usleep(10000);
+        if (!expect_exit && i == 50)
+            break; /* half a second alive is enough */
+    }
+    char *rec = read_file(out_path);
+    assert_string_equal(rec, "A\nB nested\nC nested\nend\n");
+    free(rec);
+    char status[16];
+    if (expect_exit) {
+        /* max_use 2: the exit comes after the outer callback, not inside it */
+        assert_int_equal(got, pid);
+        assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+        read_status(status_rd, status, sizeof(status));
+        assert_string_equal(status, "B"); /* nested requests report nothing */
+    } else {
+        assert_int_equal(got, 0); /* no_use_exit: still serving */
+        read_status(status_rd, status, sizeof(status));
+        assert_string_equal(status, "BI");
+        kill(pid, SIGKILL);
+        waitpid(pid, &wst, 0);
+    }
+    close(status_rd);
+}
+
+static void test_nested_then_max_use_exit(void **state)
+{
+    (void)state;
+    run_case(&settings_exit, true);
+}
+
+static void test_no_use_exit(void **state)
+{
+    (void)state;
+    run_case(&settings_stay, false);
+}
+
+/* Outside a running server it is a bug: panic (abort). */
+static void test_misuse_panics(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 2);
+        (void)server_serve_pending();
+        _exit(0);
+    }
+    int wst;
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGABRT);
+}
+
+int main(void)
+{
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    snprintf(out_path, sizeof(out_path), "%s/out", dir);
+    snprintf(sock_path, sizeof(sock_path), "%s/sock", dir);
+    char *cf = xasprintf("%s/main.cf", dir),
+         *text = xasprintf("maillog_file = %s/log\nmax_use = 2\nqueue_directory = %s\n", dir, dir);
+    write_file(cf, text);
+    free(cf);
+    free(text);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nested_then_max_use_exit),
+        cmocka_unit_test(test_no_use_exit),
+        cmocka_unit_test(test_misuse_panics),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char *cmd = xasprintf("rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        rc = 1;
+    free(cmd);
+    return rc;
+}
