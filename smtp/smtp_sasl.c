@@ -168,6 +168,7 @@ int smtp_sasl_auth(struct smtp_session *ss, const struct smtp_addr *a, struct sm
     if (found == 0)
         return 0;
     int rc = -1;
+    size_t len = strlen(value); /* all of it is wiped, split or not */
     char *colon = strchr(value, ':');
     const char *mechs = ss->auth_mechs != NULL ? ss->auth_mechs : "";
     bool plain = mech_offered(mechs, "PLAIN");
@@ -192,7 +193,7 @@ int smtp_sasl_auth(struct smtp_session *ss, const struct smtp_addr *a, struct sm
         *colon = '\0';
         rc = auth_run(ss, value, colon + 1, plain, f);
     }
-    explicit_bzero(value, strlen(value) + (colon != NULL ? strlen(colon + 1) + 1 : 0));
+    explicit_bzero(value, len);
     free(value);
     return rc;
 }
