@@ -110,12 +110,11 @@ static void smtp_deliver(struct smtp_msg *msg)
     long long sessions = 0;
     bool talked = false; /* some server completed the handshake */
     struct smtp_session *ss = smtp_cache_get(msg->req->nexthop);
-    if (ss != NULL) {
-        sessions++;
+    if (ss != NULL && smtp_trans_run(ss, msg) != SMTP_TRANS_STALE) {
+        sessions++; /* a stale connection took nothing: connect afresh */
         talked = true;
-        smtp_trans_run(ss, msg);
-        smtp_cache_put(&ss);
     }
+    smtp_cache_put(&ss);
     if (!all_done(msg) && smtp_dest_lookup(msg->req->nexthop, &dest, &f) < 0)
         fail_open(msg, &f);
     else if (!all_done(msg)) {
@@ -183,6 +182,7 @@ static void smtp_request(struct deliver_request *req)
             }
     }
     free(msg.done);
+    str_free(&msg.content);
     free(err);
     free(path);
     qfile_close(&msg.qf);

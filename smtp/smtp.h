@@ -69,6 +69,7 @@ struct smtp_session {
     char *auth_mechs;    /* the AUTH mechanisms offered, or NULL */
     struct smtp_reply reply;
     int64_t idle_since_ms; /* when the last transaction ended */
+    bool rset_pending;     /* reused: RSET goes out pipelined before MAIL */
     bool broken;           /* the connection cannot be used again */
 };
 
@@ -76,12 +77,15 @@ struct smtp_session {
 struct smtp_msg {
     struct deliver_request *req;
     qfile_t *qf;
-    uint64_t size;     /* content bytes as stored (LF line ends) */
-    bool eight_bit;    /* content has bytes >= 0x80 */
-    bool mime_text;    /* a plain text body QP conversion can handle */
-    bool smtputf8;     /* needs SMTPUTF8 (requested, or UTF-8 addresses) */
-    bool *done;        /* per recipient: result is final */
-    const char *relay; /* the session's "host[addr]:port" while one is open */
+    uint64_t size;      /* content bytes as stored (LF line ends) */
+    bool eight_bit;     /* content has bytes >= 0x80 */
+    bool mime_text;     /* a plain text body QP conversion can handle */
+    bool smtputf8;      /* needs SMTPUTF8 (requested, or UTF-8 addresses) */
+    bool *done;         /* per recipient: result is final */
+    str_t *content;     /* the whole content when small (smtp_body.c), or NULL */
+    size_t content_off; /* read position in content */
+    bool open_end;      /* the content does not end with a line end */
+    const char *relay;  /* the session's "host[addr]:port" while one is open */
 };
 
 /* smtp_fail.c */
@@ -140,13 +144,24 @@ void smtp_tls_cleanup(void);
 /* smtp_sasl.c: AUTH to the next hop when configured; 0 or -1 with f set. */
 int smtp_sasl_auth(struct smtp_session *ss, const struct smtp_addr *a, struct smtp_fail *f);
 
-/* smtp_trans.c: one transaction; results into msg->req, done[] updated. */
-void smtp_trans_run(struct smtp_session *ss, struct smtp_msg *msg);
+/*
+ * smtp_trans.c: one transaction; results into msg->req, done[] updated.
+ * SMTP_TRANS_STALE: a reused connection was found dead before the server
+ * took anything (no result recorded: connect afresh); else 0.
+ */
+#define SMTP_TRANS_STALE 1
+int smtp_trans_run(struct smtp_session *ss, struct smtp_msg *msg);
 
 /* smtp_body.c */
 /* Scan the content: size, 8-bit, MIME shape; -1 with *error_r. */
 int smtp_body_scan(struct smtp_msg *msg, char **error_r);
-/* Send the content dot-stuffed with CRLF (QP-encoding the body if asked). */
-int smtp_body_send(struct smtp_msg *msg, stream_t *s, bool to_qp, char **error_r);
+/*
+ * Send the content with CRLF line ends: for DATA dot-stuffed and ended
+ * with ".", QP-encoding the body if asked; for BDAT (bdat) exactly
+ * smtp_body_wire_size() bytes, no stuffing, never QP.
+ */
+int smtp_body_send(struct smtp_msg *msg, stream_t *s, bool to_qp, bool bdat, char **error_r);
+/* The content's size on the wire as BDAT sends it. */
+uint64_t smtp_body_wire_size(const struct smtp_msg *msg);
 
 #endif

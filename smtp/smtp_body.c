@@ -13,6 +13,14 @@
  * Content-Type (charset utf-8 when the body is valid UTF-8, else
  * unknown-8bit) are added when missing.  Multipart and other MIME types
  * are not converted (the caller bounces them with 5.6.3).
+ *
+ * For BDAT (RFC 3030) the content goes out as one chunk whose size is
+ * known before the first byte: CRLF line ends, no dot-stuffing, no
+ * terminating ".", never QP (a message that needs QP goes by DATA).
+ *
+ * A message of at most BODY_MEM_MAX bytes is read from the queue file
+ * once, by the scan, and sent from memory; a larger one is read again
+ * while it is sent.
  */
 #include "smtp.h"
 
@@ -24,6 +32,49 @@
 
 #define QP_LINE_MAX 76 /* encoded characters per line, "=" included */
 #define BODY_HEADER_MAX (1024 * 1024)
+#define BODY_MEM_MAX (1024 * 1024)
+
+/* Back to the start of the content: in memory, or in the queue file. */
+static void content_rewind(struct smtp_msg *msg)
+{
+    msg->content_off = 0;
+    if (msg->content == NULL)
+        qfile_content_rewind(msg->qf);
+}
+
+/* Up to n more content bytes: 0 at the end, -1 with *error_r. */
+static ssize_t content_read(struct smtp_msg *msg, char *buf, size_t n, char **error_r)
+{
+    if (msg->content == NULL)
+        return qfile_content_read(msg->qf, buf, n, error_r);
+    size_t left = str_len(msg->content) - msg->content_off;
+    if (n > left)
+        n = left;
+    memcpy(buf, str_c(msg->content) + msg->content_off, n);
+    msg->content_off += n;
+    return (ssize_t)n;
+}
+
+/* Keep a small message's content in memory: one pass over the queue file. */
+static int content_load(struct smtp_msg *msg, char **error_r)
+{
+    uint64_t size = qfile_content_size(msg->qf);
+    if (size > BODY_MEM_MAX)
+        return 0;
+    str_t *c = str_new((size_t)size + 1);
+    char buf[16384];
+    ssize_t got;
+    qfile_content_rewind(msg->qf);
+    while ((got = qfile_content_read(msg->qf, buf, sizeof(buf), error_r)) > 0)
+        str_append(c, buf, (size_t)got);
+    if (got < 0) {
+        str_free(&c);
+        return -1;
+    }
+    msg->content = c;
+    msg->content_off = 0;
+    return 0;
+}
 
 /* Value of header name in the header text (first occurrence), or NULL. */
 static char *header_value(const char *hdr, size_t len, const char *name)
@@ -69,13 +120,13 @@ static int read_header(struct smtp_msg *msg, str_t *out, char **error_r)
 {
     uint64_t want = qfile_header_size(msg->qf);
     char buf[8192];
-    qfile_content_rewind(msg->qf);
+    content_rewind(msg);
     if (want > BODY_HEADER_MAX)
         return error_set(error_r, "header section too large (%llu bytes)",
                          (unsigned long long)want);
     while (str_len(out) < want) {
         size_t n = want - str_len(out) < sizeof(buf) ? (size_t)(want - str_len(out)) : sizeof(buf);
-        ssize_t got = qfile_content_read(msg->qf, buf, n, error_r);
+        ssize_t got = content_read(msg, buf, n, error_r);
         if (got <= 0)
             return got < 0 ? -1 : error_set(error_r, "queue file content ends in the header");
         str_append(out, buf, (size_t)got);
@@ -87,7 +138,7 @@ int smtp_body_scan(struct smtp_msg *msg, char **error_r)
 {
     str_t *hdr = str_new(4096);
     char buf[16384];
-    if (read_header(msg, hdr, error_r) < 0) {
+    if (content_load(msg, error_r) < 0 || read_header(msg, hdr, error_r) < 0) {
         str_free(&hdr);
         return -1;
     }
@@ -96,13 +147,16 @@ int smtp_body_scan(struct smtp_msg *msg, char **error_r)
     for (size_t i = 0; i < str_len(hdr); i++)
         lines += str_c(hdr)[i] == '\n';
     bool body_8bit = false;
+    char last = str_len(hdr) > 0 ? str_c(hdr)[str_len(hdr) - 1] : '\n';
     ssize_t got;
-    while ((got = qfile_content_read(msg->qf, buf, sizeof(buf), error_r)) > 0) {
+    while ((got = content_read(msg, buf, sizeof(buf), error_r)) > 0) {
         body_8bit = body_8bit || has_8bit(buf, (size_t)got);
         for (ssize_t i = 0; i < got; i++)
             lines += buf[i] == '\n';
+        last = buf[got - 1];
     }
     msg->size = qfile_content_size(msg->qf) + lines; /* CRLF on the wire */
+    msg->open_end = last != '\n';
     msg->eight_bit = hdr_8bit || body_8bit;
     msg->mime_text = !hdr_8bit && mime_is_text(str_c(hdr), str_len(hdr));
     str_free(&hdr);
@@ -113,7 +167,8 @@ int smtp_body_scan(struct smtp_msg *msg, char **error_r)
 
 struct wire {
     stream_t *s;
-    bool bol; /* at the beginning of a line */
+    bool bol;   /* at the beginning of a line */
+    bool stuff; /* dot-stuffing (DATA), or not (BDAT) */
 };
 
 /* Write n bytes of LF content as CRLF, dot-stuffed. */
@@ -121,7 +176,7 @@ static void wire_put(struct wire *w, const char *p, size_t n)
 {
     const char *end = p + n;
     while (p < end) {
-        if (w->bol && *p == '.')
+        if (w->stuff && w->bol && *p == '.')
             stream_write(w->s, ".", 1);
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *stop = nl != NULL ? nl : end;
@@ -202,7 +257,7 @@ static int qp_body(struct smtp_msg *msg, stream_t *s, bool skip_blank, char **er
     str_t *line = str_new(1024);
     char buf[16384];
     ssize_t got;
-    while ((got = qfile_content_read(msg->qf, buf, sizeof(buf), error_r)) > 0) {
+    while ((got = content_read(msg, buf, sizeof(buf), error_r)) > 0) {
         const char *p = buf, *end = buf + got;
         while (p < end) {
             const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -229,7 +284,7 @@ static bool body_is_utf8(struct smtp_msg *msg)
     char buf[16384];
     ssize_t got;
     bool ok = true;
-    while (ok && (got = qfile_content_read(msg->qf, buf, sizeof(buf), NULL)) > 0) {
+    while (ok && (got = content_read(msg, buf, sizeof(buf), NULL)) > 0) {
         str_append(body, buf, (size_t)got);
         /* Check complete lines only, so no sequence is split. */
         const char *last = memrchr(str_c(body), '\n', str_len(body));
@@ -245,13 +300,18 @@ static bool body_is_utf8(struct smtp_msg *msg)
     return ok;
 }
 
-int smtp_body_send(struct smtp_msg *msg, stream_t *s, bool to_qp, char **error_r)
+uint64_t smtp_body_wire_size(const struct smtp_msg *msg)
 {
-    struct wire w = {.s = s, .bol = true};
+    return msg->size + (msg->open_end ? 2 : 0);
+}
+
+int smtp_body_send(struct smtp_msg *msg, stream_t *s, bool to_qp, bool bdat, char **error_r)
+{
+    struct wire w = {.s = s, .bol = true, .stuff = !bdat};
     char buf[16384];
     ssize_t got = 0;
     stream_set_timeout(s, (int)cfg_time("smtp_data_xfer_timeout"));
-    if (to_qp) {
+    if (to_qp && !bdat) {
         str_t *hdr = str_new(4096);
         int rc = read_header(msg, hdr, error_r);
         bool utf8 = rc == 0 && body_is_utf8(msg);
@@ -266,15 +326,18 @@ int smtp_body_send(struct smtp_msg *msg, stream_t *s, bool to_qp, char **error_r
         str_free(&hdr);
         if (rc < 0)
             return -1;
+    } else if (msg->content != NULL) {
+        wire_put(&w, str_c(msg->content), str_len(msg->content));
     } else {
-        qfile_content_rewind(msg->qf);
-        while ((got = qfile_content_read(msg->qf, buf, sizeof(buf), error_r)) > 0)
+        content_rewind(msg);
+        while ((got = content_read(msg, buf, sizeof(buf), error_r)) > 0)
             wire_put(&w, buf, (size_t)got);
         if (got < 0)
             return -1;
-        if (!w.bol)
-            stream_write(s, "\r\n", 2);
     }
-    stream_write(s, ".\r\n", 3);
+    if (!w.bol)
+        stream_write(s, "\r\n", 2);
+    if (!bdat)
+        stream_write(s, ".\r\n", 3);
     return 0;
 }

@@ -10,6 +10,17 @@
  * under its SIZE (else 5.3.4), 8BITMIME for 8-bit content (else the body
  * is converted to quoted-printable when smtp_body.c can, or 5.6.3).
  * DSN parameters (RFC 3461) are passed on when the server offers DSN.
+ *
+ * When the server offers CHUNKING (RFC 3030) the content goes as one
+ * "BDAT <size> LAST" chunk instead of DATA; with PIPELINING that chunk
+ * follows the RCPTs in the same write, so a transaction costs one round
+ * trip.  A message that needs quoted-printable conversion uses DATA
+ * (its converted size is not known up front).  BINARYMIME is never
+ * needed: queued content is text lines.
+ *
+ * A reused connection (smtp_cache_get) sends its RSET pipelined ahead of
+ * MAIL; if the connection turns out dead at that RSET's reply, the
+ * server took nothing and the caller connects afresh.
  */
 #include "smtp.h"
 
@@ -22,6 +33,7 @@ struct trans {
     struct smtp_session *ss;
     struct smtp_msg *msg;
     bool pipelining;
+    bool bdat;
     bool to_qp;
     bool mail_ok;
     bool data_sent;
@@ -199,7 +211,7 @@ static int trans_data(struct trans *t)
         return 0;
     }
     char *err = NULL;
-    if (smtp_body_send(t->msg, t->ss->s, t->to_qp, &err) < 0) {
+    if (smtp_body_send(t->msg, t->ss->s, t->to_qp, false, &err) < 0) {
         msg_warn("%s: %s", t->msg->req->queue_id, err);
         smtp_fail_set(&t->fail, DELIVER_TEMP, "4.3.0", "cannot read the queue file: %s", err);
         free(err);
@@ -221,6 +233,37 @@ static int trans_data(struct trans *t)
     return 0;
 }
 
+/* BDAT <size> LAST and the content; -1 (results set) when the queue file fails. */
+static int send_bdat(struct trans *t)
+{
+    char *err = NULL;
+    smtp_session_cmd(t->ss, "BDAT %llu LAST", (unsigned long long)smtp_body_wire_size(t->msg));
+    if (smtp_body_send(t->msg, t->ss->s, false, true, &err) < 0) {
+        msg_warn("%s: %s", t->msg->req->queue_id, err);
+        smtp_fail_set(&t->fail, DELIVER_TEMP, "4.3.0", "cannot read the queue file: %s", err);
+        free(err);
+        t->ss->broken = true; /* the chunk is short: the session is out of step */
+        return trans_broken(t);
+    }
+    return 0;
+}
+
+/* The reply to BDAT LAST: the final word for the accepted recipients. */
+static int read_bdat(struct trans *t)
+{
+    if (smtp_session_reply(t->ss, "smtp_data_done_timeout",
+                           "sending end of data -- message may be sent more than once",
+                           &t->fail) < 0)
+        return trans_broken(t);
+    if (!t->mail_ok || t->naccepted == 0) {
+        /* Pipelined content for nobody: do not trust the session's state. */
+        t->ss->broken = true;
+        return 0;
+    }
+    accepted_result(t, "end of BDAT");
+    return 0;
+}
+
 /* Commands without PIPELINING: each waits for its reply. */
 static int trans_lockstep(struct trans *t)
 {
@@ -236,27 +279,47 @@ static int trans_lockstep(struct trans *t)
     }
     if (!t->mail_ok || t->naccepted == 0)
         return 0;
+    if (t->bdat)
+        return send_bdat(t) < 0 ? -1 : read_bdat(t);
     smtp_session_cmd(t->ss, "DATA");
     return trans_data(t);
 }
 
+/* The pending RSET's reply; SMTP_TRANS_STALE when the connection is gone. */
+static int read_rset(struct trans *t)
+{
+    t->ss->rset_pending = false;
+    if (smtp_session_reply(t->ss, "smtp_helo_timeout", "sending RSET", &t->fail) < 0)
+        return SMTP_TRANS_STALE;
+    return 0; /* a refusal changes nothing: the replies to MAIL and on decide */
+}
+
 static int trans_pipelined(struct trans *t)
 {
+    bool rset = t->ss->rset_pending;
+    if (rset)
+        smtp_session_cmd(t->ss, "RSET");
     send_mail(t);
     for (size_t i = 0; i < t->msg->req->nrcpts; i++)
         if (!t->msg->done[i])
             send_rcpt(t, i);
-    smtp_session_cmd(t->ss, "DATA");
+    if (t->bdat && send_bdat(t) < 0)
+        return -1;
+    if (!t->bdat)
+        smtp_session_cmd(t->ss, "DATA");
+    if (rset && read_rset(t) == SMTP_TRANS_STALE)
+        return SMTP_TRANS_STALE;
     if (read_mail(t) < 0)
         return -1;
     for (size_t k = 0; k < t->nsent; k++)
         if (read_rcpt(t, t->sent[k]) < 0)
             return -1;
-    return trans_data(t);
+    return t->bdat ? read_bdat(t) : trans_data(t);
 }
 
-void smtp_trans_run(struct smtp_session *ss, struct smtp_msg *msg)
+int smtp_trans_run(struct smtp_session *ss, struct smtp_msg *msg)
 {
+    int rc = 0;
     size_t n = msg->req->nrcpts;
     msg->relay = ss->label;
     struct trans t = {
@@ -269,8 +332,9 @@ void smtp_trans_run(struct smtp_session *ss, struct smtp_msg *msg)
     };
     smtp_fail_init(&t.fail);
     if (trans_precheck(&t)) {
+        t.bdat = (ss->features & SMTP_FEAT_CHUNKING) && !t.to_qp;
         if (t.pipelining)
-            (void)trans_pipelined(&t);
+            rc = trans_pipelined(&t) == SMTP_TRANS_STALE ? SMTP_TRANS_STALE : 0;
         else
             (void)trans_lockstep(&t);
     }
@@ -279,4 +343,5 @@ void smtp_trans_run(struct smtp_session *ss, struct smtp_msg *msg)
     free(t.sent);
     free(t.accepted);
     msg->relay = NULL; /* it points into the session */
+    return rc;
 }

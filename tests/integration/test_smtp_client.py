@@ -181,11 +181,14 @@ class Peer:
 
     rcpt_replies: list of replies for successive RCPT commands (then 250).
     drop_in_data: how many sessions to cut in the middle of DATA.
+    close_after_message: hang up, without a word, after each accepted message.
+    CHUNKING in ehlo turns on BDAT (RFC 3030).
     """
 
     def __init__(self, addr="127.0.0.7", ehlo=("PIPELINING", "8BITMIME", "SIZE 10000000", "DSN"),
-                 rcpt_replies=(), drop_in_data=0, port=0):
+                 rcpt_replies=(), drop_in_data=0, port=0, close_after_message=False):
         self.addr = addr
+        self.close_after_message = close_after_message
         self.ehlo = list(ehlo)
         self.rcpt_replies = list(rcpt_replies)
         self.drop_in_data = drop_in_data
@@ -215,7 +218,7 @@ class Peer:
             wfile.flush()
 
         say("220 peer.test ESMTP")
-        mail, rcpts = None, []
+        mail, rcpts, chunks = None, [], []
         while True:
             line = rfile.readline(4096)
             if not line:
@@ -232,7 +235,7 @@ class Peer:
             elif verb == "HELO":
                 say("250 peer.test")
             elif verb == "MAIL":
-                mail, rcpts = cmd, []
+                mail, rcpts, chunks = cmd, [], []
                 say("250 2.1.0 Ok")
             elif verb == "RCPT":
                 with self.lock:
@@ -262,8 +265,30 @@ class Peer:
                 with self.lock:
                     self.messages.append((mail, rcpts, data))
                 say("250 2.0.0 Ok: queued as PEER%d" % len(self.messages))
+                if self.close_after_message:
+                    return
+            elif verb == "BDAT" and "CHUNKING" in self.ehlo:
+                # RFC 3030: exactly SIZE octets follow the command line.
+                words = cmd.split()
+                size, last = int(words[1]), len(words) > 2 and words[2].upper() == "LAST"
+                chunk = rfile.read(size)
+                if len(chunk) < size:
+                    return
+                if not rcpts:
+                    say("554 5.5.1 Error: no valid recipients")
+                    continue
+                chunks.append(chunk)
+                if not last:
+                    say("250 2.0.0 %d octets received" % size)
+                    continue
+                with self.lock:
+                    self.messages.append((mail, rcpts, b"".join(chunks)))
+                chunks = []
+                say("250 2.0.0 Ok: queued as PEER%d" % len(self.messages))
+                if self.close_after_message:
+                    return
             elif verb == "RSET":
-                mail, rcpts = None, []
+                mail, rcpts, chunks = None, [], []
                 say("250 2.0.0 Ok")
             elif verb == "QUIT":
                 say("221 2.0.0 Bye")
@@ -461,6 +486,87 @@ def test_connection_reuse(terns, peer):
     ehlos = [c for c in p.commands if c.upper().startswith("EHLO")]
     assert len(ehlos) < 3, p.commands
     assert any(c == "RSET" for c in p.commands)
+
+
+def test_reused_connection_found_dead_is_replaced(terns, peer):
+    """The peer hangs up after each message: the cached connection's
+    pipelined RSET finds it dead, and the next message goes on a new
+    connection at once, without a deferral."""
+    p = peer(close_after_message=True)
+    a = sender_a(terns, p.nexthop, "smtp_connection_cache_time_limit = 30s\n")
+    for i in range(3):
+        a.send("alice@a.test", ["bob@peer.test"], MSG)
+        assert wait_for(lambda: len(p.messages) == i + 1, 20), a.log_text()[-3000:]
+    assert wait_for(lambda: a.queued() == [], 10)
+    assert "status=deferred" not in a.log_text()
+    assert len([c for c in p.commands if c.upper().startswith("EHLO")]) == 3
+
+
+CHUNKING_EHLO = ("PIPELINING", "8BITMIME", "SIZE 10000000", "DSN", "CHUNKING")
+
+
+def test_chunking_uses_bdat(terns, peer):
+    p = peer(ehlo=CHUNKING_EHLO,
+             rcpt_replies=["550 5.1.1 <bob@peer.test>: Recipient address rejected: unknown"])
+    a = sender_a(terns, p.nexthop)
+    msg = MSG + b"..two dots\r\n.\r\nlast line\r\n"
+    a.send("alice@a.test", ["bob@peer.test", "carol@peer.test"], msg)
+    assert wait_for(lambda: p.messages, 20), a.log_text()[-3000:]
+    mail, rcpts, data = p.messages[0]
+    assert rcpts == ["RCPT TO:<carol@peer.test>"], rcpts
+    bdats = [c for c in p.commands if c.upper().startswith("BDAT")]
+    assert bdats == ["BDAT %d LAST" % len(data)], p.commands
+    assert not any(c.upper() == "DATA" for c in p.commands), p.commands
+    # No dot-stuffing with BDAT; the content arrives exactly, CRLF line ends.
+    header, body = data.split(b"\r\n\r\n", 1)
+    assert body == b"hello over there\r\n.leading dot\r\n..two dots\r\n.\r\nlast line\r\n"
+    assert b"Subject: outward\r\n" in header + b"\r\n" and b"\n" not in data.replace(b"\r\n", b"")
+    assert data.startswith(b"Received: ")
+    # The refused recipient bounces, the other is delivered.
+    status, text = bounce_of(a)
+    assert status["Status"] == "5.1.1"
+    assert wait_for(lambda: re.search(r"to=<carol@peer\.test>, .*status=sent \(250 2\.0\.0 Ok: "
+                                      r"queued as PEER1\)", a.log_text()), 20), a.log_text()
+
+
+def test_chunking_nobody_accepted(terns, peer):
+    """MAIL, RCPT and BDAT are pipelined: with every RCPT refused, the
+    pipelined chunk is for nobody; the message bounces and the next one
+    still arrives (on a fresh connection)."""
+    p = peer(ehlo=CHUNKING_EHLO, rcpt_replies=["550 5.1.1 no such user"])
+    a = sender_a(terns, p.nexthop, "smtp_connection_cache_time_limit = 30s\n")
+    a.send("alice@a.test", ["bob@peer.test"], MSG)
+    status, text = bounce_of(a)
+    assert status["Status"] == "5.1.1"
+    assert p.messages == []
+    a.send("alice@a.test", ["carol@peer.test"], MSG)
+    assert wait_for(lambda: p.messages, 20), a.log_text()[-3000:]
+    assert p.messages[0][1] == ["RCPT TO:<carol@peer.test>"]
+
+
+def test_no_chunking_uses_data(terns, peer):
+    p = peer()
+    a = sender_a(terns, p.nexthop)
+    a.send("alice@a.test", ["bob@peer.test"], MSG)
+    assert wait_for(lambda: p.messages, 20), a.log_text()[-3000:]
+    assert "DATA" in [c.upper() for c in p.commands]
+    assert not any(c.upper().startswith("BDAT") for c in p.commands)
+    assert p.messages[0][2].endswith(b"\r\n..leading dot\r\n")
+
+
+def test_chunking_peer_without_8bitmime_gets_qp_by_data(terns, peer):
+    p = peer(ehlo=("PIPELINING", "CHUNKING"))
+    a = sender_a(terns, p.nexthop)
+    with smtplib.SMTP(a.addr, a.port, timeout=15) as s:
+        s.ehlo("client.test")
+        s.sendmail("alice@a.test", ["bob@peer.test"],
+                   "From: alice@a.test\r\nSubject: qp\r\n\r\nGrüße\r\n".encode(),
+                   mail_options=["BODY=8BITMIME"])
+    assert wait_for(lambda: p.messages, 20), a.log_text()[-3000:]
+    assert "DATA" in [c.upper() for c in p.commands]
+    got = email.message_from_bytes(p.messages[0][2].replace(b"\r\n", b"\n"))
+    assert got["Content-Transfer-Encoding"] == "quoted-printable"
+    assert got.get_payload(decode=True).decode() == "Grüße\n"
 
 
 def test_relayhost_for_default_and_relay_domains(terns, peer):
