@@ -1,108 +1,152 @@
 /*
  * cleanup.c - the cleanup daemon: one message per connection on
- * private/cleanup (protocol in cleanup_proto.h).  It reads the envelope,
- * streams the content through the header reader into a new queue file,
- * commits it durably and only then answers status=0; a client that goes
- * away before "chunk=0" leaves nothing behind.
+ * private/cleanup (protocol in cleanup_proto.h), handed to the cleanup
+ * engine (cleanup_engine.h).  It reads the envelope and recipient
+ * records, streams the content chunks into the engine and only after the
+ * commit answers status=0; a client that goes away before "chunk=0"
+ * leaves nothing behind.  smtpd and pickup run the same engine in their
+ * own process when inline_cleanup is set; qmgr's bounces always come here.
  */
 #include "sys.h"
-#include "cleanup.h"
 
 #include "attr.h"
+#include "cleanup_engine.h"
 #include "cleanup_proto.h"
 #include "config.h"
 #include "log.h"
 #include "mem.h"
 #include "server.h"
-#include "valias.h"
 
-static struct cleanup_config cleanup_cf;
+#define ENV_MAX_VALUE 4096 /* longest envelope attribute value */
+
+static const struct attr_limits env_limits = {
+    .max_name = 64,
+    .max_value = ENV_MAX_VALUE,
+    .max_attrs = 64,
+};
 
 static const struct attr_limits chunk_limits = {.max_name = 16, .max_value = 16, .max_attrs = 1};
 
-void cleanup_fail(struct cleanup_state *st, int status, const char *dsn, const char *fmt, ...)
+/* The protocol's envelope, its strings owned here (attr lists are reused). */
+struct proto_envelope {
+    struct cleanup_envelope env;
+    struct cleanup_rcpt *rcpts;
+    char **strs; /* every copy made, to free */
+    size_t nstrs;
+};
+
+static const char *keep(struct proto_envelope *pe, const char *v)
 {
-    if (st->status != CLEANUP_STAT_OK)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    str_t *s = str_new(64);
-    str_vappendf(s, fmt, ap);
-    va_end(ap);
-    st->status = status;
-    st->dsn = xstrdup(dsn);
-    st->reason = str_steal(&s);
+    if (v == NULL)
+        return NULL;
+    pe->strs = xreallocarray(pe->strs, pe->nstrs + 1, sizeof(*pe->strs));
+    return pe->strs[pe->nstrs++] = xstrdup(v);
 }
 
-const char *cleanup_log_id(const struct cleanup_state *st)
+static void proto_envelope_free(struct proto_envelope *pe)
 {
-    return st->id[0] ? st->id : "NOQUEUE";
+    for (size_t i = 0; i < pe->nstrs; i++)
+        free(pe->strs[i]);
+    free(pe->strs);
+    free(pe->rcpts);
 }
 
-char *cleanup_log_context(const struct cleanup_state *st)
+static int opt_str(struct attr_list *l, struct proto_envelope *pe, const char *name,
+                   const char **out)
 {
-    str_t *s = str_new(128);
-    if (st->client_addr != NULL) {
-        str_appendz(s, "from ");
-        str_append_printable(s, st->client_name ? st->client_name : "unknown",
-                             strlen(st->client_name ? st->client_name : "unknown"), 100);
-        str_appendc(s, '[');
-        str_append_printable(s, st->client_addr, strlen(st->client_addr), 64);
-        str_appendz(s, "]; ");
+    const char *v;
+    if (attr_get_str_opt(l, name, NULL, &v) < 0)
+        return -1;
+    *out = keep(pe, v);
+    return 0;
+}
+
+static int opt_bool(struct attr_list *l, const char *name, bool *out)
+{
+    long long v = 0;
+    if (attr_find(l, name) != NULL && attr_get_int_range(l, name, 0, 1, &v) < 0)
+        return -1;
+    *out = v != 0;
+    return 0;
+}
+
+static int parse_envelope(struct attr_list *l, struct proto_envelope *pe, long long *nrcpt_r)
+{
+    struct cleanup_envelope *e = &pe->env;
+    const char *req = NULL;
+    if (attr_get_str(l, "request", &req) < 0 || strcmp(req, "submit") != 0) {
+        msg_warn("envelope record: %s", req == NULL ? attr_error(l) : "bad request or origin");
+        return -1;
     }
-    str_appendz(s, "from=<");
-    str_append_printable(s, st->sender, strlen(st->sender), 300);
-    str_appendz(s, ">");
-    if (st->nrcpt > 0) {
-        str_appendz(s, " to=<");
-        str_append_printable(s, st->rcpts[0].addr, strlen(st->rcpts[0].addr), 300);
-        str_appendz(s, ">");
+    if (attr_get_str(l, "origin", &e->origin) < 0 || attr_get_str(l, "sender", &e->sender) < 0 ||
+        attr_get_int_range(l, "rcpt_count", 0, 1000000, nrcpt_r) < 0 ||
+        opt_str(l, pe, "client_name", &e->client_name) < 0 ||
+        opt_str(l, pe, "client_addr", &e->client_addr) < 0 ||
+        opt_str(l, pe, "client_port", &e->client_port) < 0 ||
+        opt_str(l, pe, "helo_name", &e->helo_name) < 0 ||
+        opt_str(l, pe, "protocol", &e->protocol) < 0 ||
+        opt_str(l, pe, "sasl_method", &e->sasl_method) < 0 ||
+        opt_str(l, pe, "sasl_username", &e->sasl_username) < 0 ||
+        opt_str(l, pe, "tls_info", &e->tls_info) < 0 || opt_str(l, pe, "envid", &e->envid) < 0 ||
+        opt_str(l, pe, "ret", &e->ret) < 0 || opt_str(l, pe, "submit_uid", &e->submit_uid) < 0 ||
+        opt_bool(l, "local_submission", &e->local_submission) < 0 ||
+        opt_bool(l, "extract_recipients", &e->extract_recipients) < 0 ||
+        opt_bool(l, "smtputf8", &e->smtputf8) < 0) {
+        msg_warn("envelope record: %s", attr_error(l));
+        return -1;
     }
-    if (st->protocol != NULL)
-        str_appendf(s, " proto=%s", st->protocol);
-    return str_steal(&s);
+    e->origin = keep(pe, e->origin);
+    e->sender = keep(pe, e->sender);
+    return 0;
 }
 
-static void state_free(struct cleanup_state *st)
+static int read_rcpt(stream_t *client, struct attr_list *l, struct proto_envelope *pe,
+                     struct cleanup_rcpt *r)
 {
-    qfile_abort(&st->w);
-    header_reader_free(&st->reader);
-    str_free(&st->headers);
-    for (size_t i = 0; i < st->nrcpt; i++) {
-        free(st->rcpts[i].addr);
-        free(st->rcpts[i].orcpt);
-        free(st->rcpts[i].original);
+    const char *err;
+    if (attr_read(client, l, &env_limits, &err) < 0) {
+        msg_warn("recipient record: %s", err);
+        return -1;
     }
-    free(st->rcpts);
-    char **strs[] = {&st->origin,        &st->sender, &st->client_name, &st->client_addr,
-                     &st->client_port,   &st->helo,   &st->protocol,    &st->sasl_method,
-                     &st->sasl_username, &st->envid,  &st->ret,         &st->submit_uid,
-                     &st->message_id,    &st->why,    &st->dsn,         &st->reason};
-    for (size_t i = 0; i < N_ELEMENTS(strs); i++)
-        xfree(*strs[i]);
-    xfree(st->tls_info);
+    if (attr_get_str(l, "rcpt", &r->address) < 0 || opt_str(l, pe, "orcpt", &r->orcpt) < 0 ||
+        opt_str(l, pe, "notify", &r->notify) < 0) {
+        msg_warn("recipient record: %s", attr_error(l));
+        return -1;
+    }
+    r->address = keep(pe, r->address);
+    return 0;
 }
 
-/* Feed one chunk to the message, unless it has already failed. */
-static void take_chunk(struct cleanup_state *st, const char *buf, size_t n)
+/* The envelope and recipient records; the message, or NULL (logged). */
+static cleanup_msg_t *read_envelope(stream_t *client)
 {
-    st->size += n;
-    if (st->cf->message_size_limit > 0 && st->size > st->cf->message_size_limit) {
-        if (st->status == CLEANUP_STAT_OK && !st->discard) {
-            char *ctx = cleanup_log_context(st);
-            msg_info("%s: reject: message size exceeds limit %llu; %s", cleanup_log_id(st),
-                     st->cf->message_size_limit, ctx);
-            free(ctx);
-            st->logged = true;
+    struct attr_list *l = attr_list_new();
+    struct proto_envelope pe = {0};
+    cleanup_msg_t *m = NULL;
+    const char *err;
+    long long nrcpt = 0;
+    int rc = attr_read(client, l, &env_limits, &err);
+    if (rc < 0 && rc != ATTR_EOF)
+        msg_warn("envelope record: %s", err);
+    if (rc == 0 && parse_envelope(l, &pe, &nrcpt) == 0) {
+        pe.rcpts = xcalloc((size_t)nrcpt + 1, sizeof(*pe.rcpts));
+        for (long long i = 0; i < nrcpt && rc == 0; i++)
+            rc = read_rcpt(client, l, &pe, &pe.rcpts[i]);
+        pe.env.rcpts = pe.rcpts;
+        pe.env.rcpt_count = (size_t)nrcpt;
+        char *error = NULL;
+        if (rc == 0 && (m = cleanup_msg_begin(&pe.env, &error)) == NULL) {
+            msg_warn("%s", error);
+            free(error);
         }
-        cleanup_fail(st, CLEANUP_STAT_PERM, "5.3.4", "Message size exceeds fixed limit");
     }
-    if (st->status == CLEANUP_STAT_OK && !st->discard)
-        (void)header_reader_feed(st->reader, buf, n);
+    proto_envelope_free(&pe);
+    attr_list_free(&l);
+    return m;
 }
 
 /* Read chunks up to "chunk=0": 0, or -1 when the client went away. */
-static int read_content(struct cleanup_state *st, stream_t *client)
+static int read_content(cleanup_msg_t *m, stream_t *client)
 {
     struct attr_list *l = attr_list_new();
     char *buf = xmalloc(CLEANUP_CHUNK_MAX);
@@ -111,11 +155,11 @@ static int read_content(struct cleanup_state *st, stream_t *client)
         const char *err;
         long long n;
         if (attr_read(client, l, &chunk_limits, &err) < 0) {
-            msg_info("%s: lost connection before end of content: %s", cleanup_log_id(st), err);
+            msg_info("lost connection before end of content: %s", err);
             break;
         }
         if (attr_get_int_range(l, "chunk", 0, CLEANUP_CHUNK_MAX, &n) < 0) {
-            msg_warn("%s: content record: %s", cleanup_log_id(st), attr_error(l));
+            msg_warn("content record: %s", attr_error(l));
             break;
         }
         if (n == 0) {
@@ -124,121 +168,49 @@ static int read_content(struct cleanup_state *st, stream_t *client)
         }
         int s = stream_read_exact(client, buf, (size_t)n);
         if (s != STREAM_OK) {
-            msg_info("%s: lost connection in content: %s", cleanup_log_id(st), stream_strstatus(s));
+            msg_info("lost connection in content: %s", stream_strstatus(s));
             break;
         }
-        take_chunk(st, buf, (size_t)n);
+        cleanup_msg_write(m, buf, (size_t)n);
     }
     free(buf);
     attr_list_free(&l);
     return rc;
 }
 
-/* A discarded message still gets a queue ID for the client and the log. */
-static void finish_discard(struct cleanup_state *st)
+static void send_reply(const struct cleanup_outcome *out, stream_t *client)
 {
-    char *err = NULL;
-    if (qfile_create("incoming", &st->w, st->id, &err) < 0) {
-        msg_warn("%s", err);
-        free(err);
-        cleanup_fail(st, CLEANUP_STAT_TEMP, "4.3.0", "queue file write error");
-        return;
-    }
-    qfile_abort(&st->w);
-    char *ctx = cleanup_log_context(st);
-    msg_info("%s: discard: %s; %s", st->id, st->why ? st->why : "", ctx);
-    free(ctx);
-}
-
-/* After chunk=0: end the headers, commit, log. */
-static void finish_message(struct cleanup_state *st)
-{
-    if (st->status == CLEANUP_STAT_OK && !st->discard)
-        (void)header_reader_finish(st->reader);
-    if (st->status == CLEANUP_STAT_OK && st->discard) {
-        finish_discard(st);
-        return;
-    }
-    if (st->status != CLEANUP_STAT_OK || cleanup_out_commit(st) < 0) {
-        qfile_abort(&st->w);
-        if (st->status == CLEANUP_STAT_TEMP) {
-            msg_warn("%s: %s %s", cleanup_log_id(st), st->dsn, st->reason);
-        } else if (!st->logged) {
-            char *ctx = cleanup_log_context(st);
-            msg_info("%s: reject: %s; %s: %s", cleanup_log_id(st), st->reason, ctx, st->dsn);
-            free(ctx);
-        }
-        st->id[0] = '\0';
-        return;
-    }
-    if (st->message_id != NULL)
-        msg_info("%s: message-id=%s", st->id, st->message_id);
-    str_t *from = str_new(64);
-    str_append_printable(from, st->sender, strlen(st->sender), 300);
-    msg_info("%s: from=<%s>, size=%llu, nrcpt=%zu (queue %s)", st->id, str_c(from),
-             (unsigned long long)st->size, st->nrcpt, st->hold ? "hold" : "incoming");
-    str_free(&from);
-    if (!st->hold)
-        cleanup_out_wake_qmgr();
-}
-
-static void send_reply(struct cleanup_state *st, stream_t *client)
-{
-    attr_put_int(client, "status", st->status);
-    if (st->status == CLEANUP_STAT_OK) {
-        attr_put_str(client, "queue_id", st->id);
-        attr_put_str(client, "dsn", "2.0.0");
+    attr_put_int(client, "status", out->status);
+    if (out->status == CLEANUP_STAT_OK) {
+        attr_put_str(client, "queue_id", out->queue_id);
+        attr_put_str(client, "dsn", out->dsn);
     } else {
-        attr_put_str(client, "dsn", st->dsn);
-        attr_put_str(client, "reason", st->reason);
+        attr_put_str(client, "dsn", out->dsn);
+        attr_put_str(client, "reason", out->reason);
     }
     attr_end(client);
     if (stream_flush(client) != STREAM_OK)
-        msg_warn("%s: reply not sent: %s", cleanup_log_id(st),
+        msg_warn("%s: reply not sent: %s", out->queue_id[0] ? out->queue_id : "NOQUEUE",
                  stream_strstatus(stream_error(client)));
 }
 
 static void cleanup_service(stream_t *client, const char *service, void *ctx)
 {
     (void)service, (void)ctx;
-    struct cleanup_state st = {.cf = &cleanup_cf};
-    gettimeofday(&st.arrival, NULL);
-    st.headers = str_new_max(4096, 2 * cleanup_cf.header_size_limit + 65536);
-    st.reader = header_reader_new(cleanup_cf.header_size_limit, cleanup_header_event, &st);
-    if (cleanup_read_envelope(&st, client) == 0 && read_content(&st, client) == 0) {
-        finish_message(&st);
-        send_reply(&st, client);
+    cleanup_msg_t *m = read_envelope(client);
+    if (m != NULL && read_content(m, client) == 0) {
+        struct cleanup_outcome out;
+        cleanup_msg_end(m, &out);
+        send_reply(&out, client);
     }
-    state_free(&st);
+    cleanup_msg_free(&m);
 }
 
 /* Tables and limits, opened before any chroot. */
 static void cleanup_pre_jail(const char *service, void *ctx)
 {
     (void)service, (void)ctx;
-    const char *qdir = cfg_str("queue_directory");
-    if (chdir(qdir) < 0)
-        msg_fatal("chdir %s: %s", qdir, strerror(errno));
-    char **names = cfg_list("header_checks");
-    size_t n = 0;
-    while (names[n] != NULL)
-        n++;
-    cleanup_cf.header_checks = xcalloc(n + 1, sizeof(dict_t *));
-    for (size_t i = 0; i < n; i++) {
-        char *err = NULL;
-        cleanup_cf.header_checks[i] = dict_open(names[i], DICT_FLAG_DEFAULT, &err);
-        if (cleanup_cf.header_checks[i] == NULL)
-            msg_fatal("header_checks: %s", err);
-    }
-    cfg_list_free(&names);
-    cleanup_cf.header_size_limit = (size_t)cfg_int("header_size_limit");
-    cleanup_cf.message_size_limit = (unsigned long long)cfg_int("message_size_limit");
-    cleanup_cf.hopcount_limit = (long)cfg_int("hopcount_limit");
-    cleanup_cf.rcpt_limit = (size_t)cfg_int("cleanup_recipient_limit");
-    cleanup_cf.append_at_myorigin = cfg_bool("append_at_myorigin");
-    cleanup_cf.myhostname = cfg_str("myhostname");
-    cleanup_cf.myorigin = cfg_str("myorigin");
-    cleanup_cf.valias = valias_enabled();
+    cleanup_engine_init();
 }
 
 int main(int argc, char **argv)

@@ -1,11 +1,13 @@
 /*
  * cleanup_client.c - hand a message to the cleanup service
- * (cleanup_client.h, protocol in cleanup_proto.h).
+ * (cleanup_client.h, protocol in cleanup_proto.h), or to the cleanup
+ * engine in this process when the caller has started it.
  */
 #include "sys.h"
 #include "cleanup_client.h"
 
 #include "attr.h"
+#include "cleanup_engine.h"
 #include "config.h"
 #include "log.h"
 #include "mem.h"
@@ -13,6 +15,7 @@
 #include "stream.h"
 
 struct cleanup_client {
+    cleanup_msg_t *m; /* in this process (then s is NULL) */
     stream_t *s;
     char *buf; /* pending content, up to CLEANUP_CHUNK_MAX bytes */
     size_t used;
@@ -65,6 +68,14 @@ cleanup_t *cleanup_open(const struct cleanup_envelope *env, char **error_r)
     for (size_t i = 0; i < env->rcpt_count; i++)
         if (env->rcpts[i].address == NULL || env->rcpts[i].address[0] == '\0')
             msg_panic("cleanup_open: recipient %zu is empty", i);
+    if (env->service_path == NULL && cleanup_engine_ready()) {
+        cleanup_msg_t *m = cleanup_msg_begin(env, error_r);
+        if (m == NULL)
+            return NULL;
+        cleanup_t *h = xcalloc(1, sizeof(*h));
+        h->m = m;
+        return h;
+    }
     char *path = env->service_path != NULL
                      ? xstrdup(env->service_path)
                      : xasprintf("%s/%s", cfg_str("queue_directory"), CLEANUP_SERVICE);
@@ -103,6 +114,10 @@ int cleanup_write(cleanup_t *h, const void *data, size_t len)
 {
     const char *p = data;
     h->total += len;
+    if (h->m != NULL) {
+        cleanup_msg_write(h->m, data, len);
+        return 0;
+    }
     while (len > 0 && !h->failed) {
         size_t n = CLEANUP_CHUNK_MAX - h->used;
         if (n > len)
@@ -169,9 +184,24 @@ static void read_reply(cleanup_t *h, struct cleanup_result *res)
     attr_list_free(&l);
 }
 
+/* The engine's verdict, as the daemon's reply would give it. */
+static void finish_inline(cleanup_t *h, struct cleanup_result *res)
+{
+    struct cleanup_outcome out;
+    cleanup_msg_end(h->m, &out);
+    result_set(res, out.status, out.dsn, out.reason);
+    if (out.status == CLEANUP_STAT_OK)
+        str_lcpy(res->queue_id, out.queue_id, sizeof(res->queue_id));
+}
+
 void cleanup_finish(cleanup_t **hp, struct cleanup_result *res)
 {
     cleanup_t *h = *hp;
+    if (h->m != NULL) {
+        finish_inline(h, res);
+        cleanup_abort(hp);
+        return;
+    }
     send_chunk(h);
     if (!h->failed) {
         attr_put_int(h->s, "chunk", 0);
@@ -193,6 +223,7 @@ void cleanup_abort(cleanup_t **hp)
     cleanup_t *h = *hp;
     if (h == NULL)
         return;
+    cleanup_msg_free(&h->m);
     stream_close(&h->s);
     free(h->buf);
     free(h);

@@ -1,22 +1,16 @@
 /*
- * cleanup_envelope.c - the envelope and recipient records of the cleanup
- * protocol (cleanup_proto.h), checked strictly and bounded.
+ * cleanup_envelope.c - a client's envelope and recipients (struct
+ * cleanup_envelope, from the cleanup protocol or from a caller in the
+ * same process), checked strictly and taken over into the message state.
  */
 #include "sys.h"
-#include "cleanup.h"
+#include "cleanup_state.h"
 
-#include "attr.h"
 #include "cleanup_proto.h"
 #include "log.h"
 #include "mem.h"
 
-#define ENV_MAX_VALUE 4096 /* longest envelope attribute value */
-
-static const struct attr_limits env_limits = {
-    .max_name = 64,
-    .max_value = ENV_MAX_VALUE,
-    .max_attrs = 64,
-};
+#include <strings.h>
 
 char *cleanup_qualify(const struct cleanup_state *st, const char *addr, size_t len)
 {
@@ -81,108 +75,70 @@ static int parse_notify(const char *text, unsigned *bits_r)
     return *bits_r == 0 ? -1 : rc;
 }
 
-/* An optional string attribute, copied (NULL when absent or empty). */
-static int opt_copy(struct attr_list *l, const char *name, char **out)
+/* A copy of an optional string; NULL when absent or empty. */
+static char *opt_copy(const char *v)
 {
-    const char *v;
-    if (attr_get_str_opt(l, name, "", &v) < 0)
-        return -1;
-    *out = v[0] != '\0' ? xstrdup(v) : NULL;
-    return 0;
+    return v != NULL && v[0] != '\0' ? xstrdup(v) : NULL;
 }
 
-static int opt_bool(struct attr_list *l, const char *name, bool *out)
+static int take_rcpt(struct cleanup_state *st, const struct cleanup_rcpt *r, char **error_r)
 {
-    long long v = 0;
-    if (attr_find(l, name) != NULL && attr_get_int_range(l, name, 0, 1, &v) < 0)
-        return -1;
-    *out = v != 0;
-    return 0;
-}
-
-static int read_rcpt(struct cleanup_state *st, stream_t *client, struct attr_list *l)
-{
-    const char *err, *addr, *orcpt, *notify;
+    const char *addr = r->address;
     unsigned bits = 0;
-    if (attr_read(client, l, &env_limits, &err) < 0) {
-        msg_warn("recipient record: %s", err);
+    if (addr == NULL || addr[0] == '\0' || !addr_ok(addr, strlen(addr)) ||
+        (r->orcpt != NULL && !addr_ok(r->orcpt, strlen(r->orcpt))) ||
+        (r->notify != NULL && parse_notify(r->notify, &bits) < 0)) {
+        *error_r = xstrdup("recipient record: malformed rcpt, orcpt or notify");
         return -1;
     }
-    if (attr_get_str(l, "rcpt", &addr) < 0 || attr_get_str_opt(l, "orcpt", NULL, &orcpt) < 0 ||
-        attr_get_str_opt(l, "notify", NULL, &notify) < 0) {
-        msg_warn("recipient record: %s", attr_error(l));
-        return -1;
-    }
-    if (addr[0] == '\0' || !addr_ok(addr, strlen(addr)) ||
-        (orcpt != NULL && !addr_ok(orcpt, strlen(orcpt))) ||
-        (notify != NULL && parse_notify(notify, &bits) < 0)) {
-        msg_warn("recipient record: malformed rcpt, orcpt or notify");
-        return -1;
-    }
-    if (cleanup_add_rcpt(st, addr, strlen(addr), orcpt, bits) < 0) {
-        msg_warn("recipient record: more than %zu recipients", st->cf->rcpt_limit);
+    if (cleanup_add_rcpt(st, addr, strlen(addr), r->orcpt, bits) < 0) {
+        *error_r = xasprintf("recipient record: more than %zu recipients", st->cf->rcpt_limit);
         return -1;
     }
     return 0;
 }
 
-static int parse_envelope(struct cleanup_state *st, struct attr_list *l, long long *nrcpt_r)
+int cleanup_set_envelope(struct cleanup_state *st, const struct cleanup_envelope *env,
+                         char **error_r)
 {
-    const char *req, *origin, *sender;
-    if (attr_get_str(l, "request", &req) < 0 || attr_get_str(l, "origin", &origin) < 0 ||
-        attr_get_str(l, "sender", &sender) < 0 ||
-        attr_get_int_range(l, "rcpt_count", 0, (long long)st->cf->rcpt_limit, nrcpt_r) < 0 ||
-        opt_copy(l, "client_name", &st->client_name) < 0 ||
-        opt_copy(l, "client_addr", &st->client_addr) < 0 ||
-        opt_copy(l, "client_port", &st->client_port) < 0 ||
-        opt_copy(l, "helo_name", &st->helo) < 0 || opt_copy(l, "protocol", &st->protocol) < 0 ||
-        opt_copy(l, "sasl_method", &st->sasl_method) < 0 ||
-        opt_copy(l, "sasl_username", &st->sasl_username) < 0 ||
-        opt_copy(l, "tls_info", &st->tls_info) < 0 || opt_copy(l, "envid", &st->envid) < 0 ||
-        opt_copy(l, "ret", &st->ret) < 0 || opt_copy(l, "submit_uid", &st->submit_uid) < 0 ||
-        opt_bool(l, "local_submission", &st->local_submission) < 0 ||
-        opt_bool(l, "extract_recipients", &st->extract) < 0 ||
-        opt_bool(l, "smtputf8", &st->smtputf8) < 0) {
-        msg_warn("envelope record: %s", attr_error(l));
-        return -1;
-    }
-    if (strcmp(req, "submit") != 0 ||
-        (strcmp(origin, "smtpd") != 0 && strcmp(origin, "pickup") != 0 &&
-         strcmp(origin, "bounce") != 0)) {
-        msg_warn("envelope record: bad request or origin");
+    const char *origin = env->origin != NULL ? env->origin : "";
+    const char *sender = env->sender != NULL ? env->sender : "";
+    if (strcmp(origin, "smtpd") != 0 && strcmp(origin, "pickup") != 0 &&
+        strcmp(origin, "bounce") != 0) {
+        *error_r = xstrdup("envelope record: bad request or origin");
         return -1;
     }
     if (!addr_ok(sender, strlen(sender))) {
-        msg_warn("envelope record: malformed sender");
+        *error_r = xstrdup("envelope record: malformed sender");
         return -1;
     }
-    if (st->ret != NULL && strcasecmp(st->ret, "FULL") != 0 && strcasecmp(st->ret, "HDRS") != 0) {
-        msg_warn("envelope record: bad ret");
+    if (env->ret != NULL && env->ret[0] != '\0' && strcasecmp(env->ret, "FULL") != 0 &&
+        strcasecmp(env->ret, "HDRS") != 0) {
+        *error_r = xstrdup("envelope record: bad ret");
         return -1;
     }
+    if (env->rcpt_count > st->cf->rcpt_limit) {
+        *error_r = xasprintf("envelope record: more than %zu recipients", st->cf->rcpt_limit);
+        return -1;
+    }
+    st->client_name = opt_copy(env->client_name);
+    st->client_addr = opt_copy(env->client_addr);
+    st->client_port = opt_copy(env->client_port);
+    st->helo = opt_copy(env->helo_name);
+    st->protocol = opt_copy(env->protocol);
+    st->sasl_method = opt_copy(env->sasl_method);
+    st->sasl_username = opt_copy(env->sasl_username);
+    st->tls_info = opt_copy(env->tls_info);
+    st->envid = opt_copy(env->envid);
+    st->ret = opt_copy(env->ret);
+    st->submit_uid = opt_copy(env->submit_uid);
+    st->local_submission = env->local_submission;
+    st->extract = env->extract_recipients;
+    st->smtputf8 = env->smtputf8;
     st->origin = xstrdup(origin);
     st->sender = cleanup_qualify(st, sender, strlen(sender));
+    for (size_t i = 0; i < env->rcpt_count; i++)
+        if (take_rcpt(st, &env->rcpts[i], error_r) < 0)
+            return -1;
     return 0;
-}
-
-int cleanup_read_envelope(struct cleanup_state *st, stream_t *client)
-{
-    struct attr_list *l = attr_list_new();
-    const char *err;
-    long long nrcpt = 0;
-    int rc = attr_read(client, l, &env_limits, &err);
-    if (rc == ATTR_EOF) {
-        attr_list_free(&l);
-        return -1;
-    }
-    if (rc < 0) {
-        msg_warn("envelope record: %s", err);
-    } else if (parse_envelope(st, l, &nrcpt) == 0) {
-        for (long long i = 0; i < nrcpt && rc == 0; i++)
-            rc = read_rcpt(st, client, l);
-    } else {
-        rc = -1;
-    }
-    attr_list_free(&l);
-    return rc;
 }

@@ -6,7 +6,7 @@
  * submissions and create the queue file.
  */
 #include "sys.h"
-#include "cleanup.h"
+#include "cleanup_state.h"
 
 #include "cleanup_proto.h"
 #include "log.h"

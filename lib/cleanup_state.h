@@ -1,9 +1,11 @@
 /*
- * cleanup.h - the cleanup daemon's per-message state, shared by its
- * files: cleanup.c (the session: envelope, content chunks, reply),
- * cleanup_envelope.c (envelope and recipient records), cleanup_header.c
- * (each logical header: header_checks, hop count, sendmail -t, missing
- * headers) and cleanup_out.c (the queue file, Received, commit, qmgr).
+ * cleanup_state.h - the cleanup engine's per-message state, shared by its
+ * files in lib/: cleanup_engine.c (a message from envelope to outcome:
+ * content chunks, size limit, commit, log), cleanup_envelope.c (the
+ * envelope checked and taken over), cleanup_header.c (each logical
+ * header: header_checks, hop count, sendmail -t, missing headers),
+ * cleanup_valias.c (virtual_alias_maps) and cleanup_out.c (the queue
+ * file, Received, commit, qmgr).  Callers use cleanup_engine.h.
  *
  * The queue file is created only when the header section has been read
  * and checked, so a message rejected or discarded by header_checks never
@@ -11,10 +13,11 @@
  * the start.  The processed header section waits in memory until then
  * (bounded by header_size_limit plus what header_checks adds).
  */
-#ifndef TERN_CLEANUP_H
-#define TERN_CLEANUP_H
+#ifndef TERN_CLEANUP_STATE_H
+#define TERN_CLEANUP_STATE_H
 
 #include "sys.h"
+#include "cleanup_engine.h"
 #include "dict.h"
 #include "header.h"
 #include "qfile.h"
@@ -72,7 +75,9 @@ struct cleanup_state {
 };
 
 /* cleanup_envelope.c */
-int cleanup_read_envelope(struct cleanup_state *st, stream_t *client);
+/* Check and take over a client's envelope; 0, or -1 with a malloc'ed *error_r. */
+int cleanup_set_envelope(struct cleanup_state *st, const struct cleanup_envelope *env,
+                         char **error_r);
 /* Add a recipient (from the envelope or a header); 0, or -1 over the limit. */
 int cleanup_add_rcpt(struct cleanup_state *st, const char *addr, size_t len, const char *orcpt,
                      unsigned notify);
@@ -94,7 +99,7 @@ int cleanup_out_body_marker(struct cleanup_state *st);
 int cleanup_out_commit(struct cleanup_state *st);
 void cleanup_out_wake_qmgr(void);
 
-/* cleanup.c */
+/* cleanup_engine.c */
 /* Record the outcome of a failed message (first call wins). */
 void cleanup_fail(struct cleanup_state *st, int status, const char *dsn, const char *fmt, ...)
     TERN_PRINTF(4, 5);

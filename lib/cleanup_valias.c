@@ -9,7 +9,7 @@
  * is queued.
  */
 #include "sys.h"
-#include "cleanup.h"
+#include "cleanup_state.h"
 
 #include "cleanup_proto.h"
 #include "config.h"

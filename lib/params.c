@@ -200,6 +200,12 @@ const struct param_def param_table[] = {
       "How many deliveries qmgr runs in parallel to a destination (transport and next hop) it has "
       "no recent experience with; the number grows with successful deliveries up to "
       "$default_destination_concurrency_limit and shrinks with failed ones."),
+    B("inline_cleanup", "yes",
+      "Whether smtpd and pickup run cleanup's work (header_checks, virtual_alias_maps, Received:, "
+      "the durable queue file, the qmgr wakeup) in their own process, as the cleanup service "
+      "would, instead of handing each message to the cleanup service over a socket. They run as "
+      "mail_owner like cleanup, so no privilege boundary is crossed; bounces from qmgr always go "
+      "to the cleanup service."),
     T("ipc_idle", "5s", 's', 1,
       "How long a client keeps an idle connection to an internal service before closing it."),
     T("ipc_timeout", "3600s", 's', 1,

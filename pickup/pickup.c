@@ -1,13 +1,15 @@
 /*
  * pickup.c - the pickup daemon (SERVER_TRIGGER): on a wakeup from
  * terndrop or every wakeup interval, scan the maildrop directory and hand
- * each complete file to cleanup (pickup_file.c).  Runs as mail_owner
+ * each complete file to cleanup (pickup_file.c; with inline_cleanup the
+ * cleanup engine runs in this process).  Runs as mail_owner
  * with the queue directory as its working directory.
  */
 #include "sys.h"
 
 #include <dirent.h>
 
+#include "cleanup_engine.h"
 #include "config.h"
 #include "log.h"
 #include "maildrop.h"
@@ -50,6 +52,13 @@ static void pickup_wakeup(const char *service, void *ctx)
     pickup_scan();
 }
 
+static void pickup_pre_jail(const char *service, void *ctx)
+{
+    (void)service, (void)ctx;
+    if (cfg_bool("inline_cleanup"))
+        cleanup_engine_init(); /* its tables before any chroot, like cleanup's */
+}
+
 static void pickup_post_jail(const char *service, void *ctx)
 {
     (void)service, (void)ctx;
@@ -67,6 +76,7 @@ int main(int argc, char **argv)
         .trigger = pickup_trigger,
         .wakeup = pickup_wakeup,
         .wakeup_interval = 60,
+        .pre_jail_init = pickup_pre_jail,
         .post_jail_init = pickup_post_jail,
         .no_idle_exit = true,
     };

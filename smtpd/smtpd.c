@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "cleanup_engine.h"
 #include "config.h"
 #include "log.h"
 #include "mem.h"
@@ -61,6 +62,8 @@ static void smtpd_pre_jail(const char *service, void *ctx)
 {
     (void)service;
     (void)ctx;
+    if (cfg_bool("inline_cleanup"))
+        cleanup_engine_init();  /* its tables before any chroot, like cleanup's */
     smtpd_tls_init(&smtpd_cfg); /* key files may be readable by root only */
 }
 

@@ -4,14 +4,19 @@ A real instance made by `tern init` runs per test (tests/integration/
 faultenv.py), and the tests break it on purpose:
 
 - kill -9 of the smtpd serving a client in the middle of DATA: nothing
-  partial is delivered, nothing stays in the queue, the next client is
-  served;
-- kill -9 of cleanup while smtpd is mid-DATA/BDAT: the client gets 4xx,
-  nothing is delivered, and the same session goes on;
+  partial is delivered, nothing deliverable stays in the queue, the next
+  client is served.  With inline_cleanup (the default) that smtpd is the
+  writer of the queue file, so the kill may leave an incomplete file in
+  incoming/ (never delivered); with inline_cleanup = no the cleanup
+  service sees the connection end and removes its file;
+- kill -9 of the cleanup service (inline_cleanup = no) while smtpd is
+  mid-DATA/BDAT: the client gets 4xx, nothing is delivered, and the same
+  session goes on;
 - kill -9 of random smtpd, cleanup, qmgr and local processes during a
-  stream of messages from several clients: every message answered with 250
-  is delivered at least once, and every delivered file is whole
-  (duplicates are allowed and reported);
+  stream of messages from several clients, with cleanup's work inline in
+  smtpd and in the cleanup service: every message answered with 250 is
+  delivered at least once, and every delivered file is whole (duplicates
+  are allowed and reported);
 - a full queue file system (a small tmpfs, root only): the client gets
   452 4.3.1, nothing acknowledged is lost, and mail flows again once there
   is room; a full Maildir file system defers delivery and loses nothing;
@@ -209,15 +214,21 @@ def open_transaction(env):
     return c
 
 
+# What smtpd hands its messages to: the cleanup code in its own process
+# (inline_cleanup = yes, the default) or the cleanup service.
+CLEANUP_MODES = {"inline": "", "service": "inline_cleanup = no\n"}
+
+
+@pytest.mark.parametrize("mode", sorted(CLEANUP_MODES))
 @pytest.mark.parametrize("cut", sorted(CUTS))
-def test_kill_smtpd_during_data(fault_env, cut):
-    env = fault_env().start()
+def test_kill_smtpd_during_data(fault_env, cut, mode):
+    env = fault_env(extra_main=CLEANUP_MODES[mode]).start()
     tok = token("partial")
     c = open_transaction(env)
     CUTS[cut](c, make_message(tok))
     pid = wait_for(lambda: smtpd_serving(env, c.local_port()), 10)
     assert pid, "cannot find the smtpd serving the connection"
-    time.sleep(1.0)  # let smtpd pass what it has to cleanup
+    time.sleep(1.0)  # let smtpd write (or pass to cleanup) what it has
     assert kill9(pid)
     assert c.closed_by_peer(30), "connection still open after kill -9 of its smtpd"
     c.close()
@@ -227,8 +238,15 @@ def test_kill_smtpd_during_data(fault_env, cut):
     assert env.send(tok2), "the connection after the kill was not served:\n" + env.tail()
     assert wait_for(lambda: env.delivered().counts.get(tok2), 60), \
         "message after the kill not delivered:\n" + env.tail()
-    assert wait_for(lambda: not env.queue_files(), 30), \
-        f"left in the queue after kill -9 of smtpd: {describe(env, env.queue_files())}"
+    # The cleanup service removes the file of a client that went away; a
+    # killed inline writer can only leave its file incomplete (qmgr leaves
+    # it alone, then finds it has no end record and moves it to corrupt/).
+    left = env.queue_files if mode == "service" else env.pending
+    assert wait_for(lambda: not left(), 30), \
+        f"left in the queue after kill -9 of smtpd: {describe(env, left())}"
+    print(f"\nincomplete files left by the killed smtpd: {env.incomplete()}")
+    assert bool(env.daemons(("cleanup",))) == (mode == "service"), \
+        f"cleanup processes with {mode} cleanup: {env.daemons(('cleanup',))}"
     got = env.delivered()
     assert got.counts.get(tok, 0) == 0, f"a partial message was delivered ({cut})"
     assert not got.bad, f"damaged deliveries: {got.bad}"
@@ -237,7 +255,7 @@ def test_kill_smtpd_during_data(fault_env, cut):
 
 @pytest.mark.parametrize("verb", ["DATA", "BDAT"])
 def test_kill_cleanup_during_data(fault_env, verb):
-    env = fault_env().start()
+    env = fault_env(extra_main=CLEANUP_MODES["service"]).start()
     tok = token("cleanup-killed")
     msg = make_message(tok, 200)
     c = open_transaction(env)
@@ -319,8 +337,9 @@ class Stream:
             return len(self.acked)
 
 
-def test_random_kills_during_stream(fault_env):
-    env = fault_env().start()
+@pytest.mark.parametrize("mode", sorted(CLEANUP_MODES))
+def test_random_kills_during_stream(fault_env, mode):
+    env = fault_env(extra_main=CLEANUP_MODES[mode]).start()
     rng = random.Random()
     # The stream runs until enough kills have happened (a fast machine would
     # otherwise finish a fixed number of messages before the killer got going).
@@ -342,6 +361,8 @@ def test_random_kills_during_stream(fault_env):
     print(f"\nkills: {len(kills)} " + ", ".join(f"{d}={kills.count(d)}" for d in sorted(set(kills)))
           + f"; acked {len(stream.acked)}, not acked {len(stream.failed)}")
     assert len(kills) >= 10, f"too few kills to mean anything: {kills}"
+    if mode == "inline":  # smtpd wrote the queue files itself
+        assert "cleanup" not in kills, "smtpd used the cleanup service with inline_cleanup"
     assert stream.acked, "nothing was acknowledged at all:\n" + env.tail()
 
     left = env.drain(timeout=300)

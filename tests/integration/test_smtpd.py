@@ -7,6 +7,7 @@ cleanup service row in master.cf, DATA must answer 451 4.3.0.
 """
 
 import os
+import re
 import shutil
 import smtplib
 import socket
@@ -104,6 +105,8 @@ def start(instance, port, extra=None, with_cleanup=True):
         "local_recipient_maps": f"texthash:{conf}/local_users",
         "smtpd_error_sleep_time": "0",
     }
+    if not with_cleanup:  # smtpd must use the (missing) cleanup service
+        params["inline_cleanup"] = "no"
     params.update(extra or {})
     inst.main_cf(params)
     rows = f"127.0.0.1:{port} inet n - n - - smtpd\n"
@@ -448,6 +451,22 @@ def test_bdat_without_cleanup_is_451(instance, port):
     assert c.reply()[0] == 451
     assert c.cmd("MAIL FROM:<a@example.org>")[0] == 250  # transaction was reset
     c.close()
+
+
+def test_inline_queue_write_error_is_451(instance, port):
+    """With cleanup's code in smtpd (the default), a queue that cannot be
+    written gives 451 4.3.0 after the data, and the session goes on."""
+    inst = start(instance, port, with_cleanup=False, extra={"inline_cleanup": "yes"})
+    os.rmdir(os.path.join(inst.queue, "incoming"))
+    c = ehlo(port)
+    assert c.cmd("MAIL FROM:<a@example.org>")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.com>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    assert c.cmd("Subject: x\r\n\r\nbody\r\n.") == (
+        451, ["451 4.3.0 Error: queue file write error"])
+    assert c.cmd("MAIL FROM:<a@example.org>")[0] == 250  # transaction was reset
+    c.close()
+    assert re.search(r"smtpd\[\d+\]: warning: .*incoming.*No such file", inst.log_text())
 
 
 def queued_files(inst):
