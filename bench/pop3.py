@@ -447,6 +447,30 @@ def comms(pids):
     return out
 
 
+def server_cpu(srv):
+    """CPU seconds (user + system) the server has used so far: every live
+    process under its master (a zombie still shows its own figures) plus
+    what their reaped children used (cutime/cstime), and the master's."""
+    tck = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in descendants(srv.master_pid()):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return total / tck
+
+
+def measured(srv, fn, *a):
+    """fn's result with the server CPU seconds it cost appended."""
+    c0 = server_cpu(srv)
+    r = fn(*a)
+    time.sleep(0.5)  # the session processes end and are reaped
+    return r + (server_cpu(srv) - c0,)
+
+
 def wait_pop3(port, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -521,10 +545,12 @@ def bench(servers, args):
             port = srv.tls_port if args.tls else srv.port
             time.sleep(0.5)
             log("%s: one session, run %d" % (srv.name, r + 1))
-            res[srv.name]["single"].append(download(port, us[0], args.tls, srv.cert, args.timeout))
+            res[srv.name]["single"].append(
+                measured(srv, download, port, us[0], args.tls, srv.cert, args.timeout))
             time.sleep(0.5)
             log("%s: %d parallel sessions, run %d" % (srv.name, len(us), r + 1))
-            res[srv.name]["par"].append(parallel(port, us, args.tls, srv.cert, args.timeout))
+            res[srv.name]["par"].append(
+                measured(srv, parallel, port, us, args.tls, srv.cert, args.timeout))
     for srv in servers:
         log("%s: memory of %d idle logged-in sessions" % (srv.name, args.sessions))
         res[srv.name]["mem"] = memory(srv, args.sessions, args.tls, args.timeout)
@@ -556,8 +582,10 @@ def print_table(args, res, cmd):
     rows.append(("login+STAT+UIDL+QUIT, warm, s", [res[n]["warm_login"] for n in names], 3))
     rows.append(("1 session: login..RETR all..QUIT, s", [single[n][0] for n in names], 3))
     rows.append(("  MB/s", [single[n][2] / single[n][0] / 1e6 for n in names], 1))
+    rows.append(("  server CPU s (user+sys)", [single[n][3] for n in names], 2))
     rows.append(("%d sessions in parallel, wall s" % args.sessions, [par[n][0] for n in names], 3))
     rows.append(("  MB/s", [par[n][2] / par[n][0] / 1e6 for n in names], 1))
+    rows.append(("  server CPU s (user+sys)", [par[n][3] for n in names], 2))
     for key, label, digits in (("pss", "session PSS KiB", 0), ("rss", "session RSS KiB", 0),
                                ("procs", "  processes per session", 1),
                                ("shared_pss", "  shared processes PSS KiB/session", 0)):  # fmt: skip
@@ -577,8 +605,8 @@ def print_table(args, res, cmd):
         print("%s: 1 session got %d messages / %d bytes; parallel %d / %d; shared processes: %s"
               % (n, single[n][1], single[n][2], par[n][1], par[n][2],
                  ", ".join(res[n]["mem"]["shared"])))  # fmt: skip
-    if len(names) == 2 and (single["tern"][1:] != single["dovecot"][1:]
-                            or par["tern"][1:] != par["dovecot"][1:]):  # fmt: skip
+    if len(names) == 2 and (single["tern"][1:3] != single["dovecot"][1:3]
+                            or par["tern"][1:3] != par["dovecot"][1:3]):  # fmt: skip
         print("WARNING: the servers sent different message counts or byte totals")
     head = "%-40s" % "" + "".join("%12s" % n for n in names)
     if len(names) == 2:
@@ -595,6 +623,9 @@ def print_table(args, res, cmd):
             ("1 session time <= Dovecot's", ratio(t["tern"][0], t["dovecot"][0]), 1.0),
             ("%d sessions wall time <= Dovecot's" % args.sessions,
              ratio(d["tern"][0], d["dovecot"][0]), 1.0),
+            ("1 session server CPU <= Dovecot's", ratio(t["tern"][3], t["dovecot"][3]), 1.0),
+            ("%d sessions server CPU <= Dovecot's" % args.sessions,
+             ratio(d["tern"][3], d["dovecot"][3]), 1.0),
             ("session PSS < Dovecot's", ratio(res["tern"]["mem"]["pss"],
                                               res["dovecot"]["mem"]["pss"]), 1.0),
         ]  # fmt: skip
