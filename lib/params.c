@@ -381,6 +381,11 @@ const struct param_def param_table[] = {
       "empty (with $smtp_tls_CApath empty) uses the system's trust store."),
     S("smtp_tls_CApath", "",
       "A directory of trusted CA certificates (hashed, as c_rehash makes) for the SMTP client."),
+    S("smtp_tls_cert_file", "",
+      "The PEM file with the SMTP client's certificate (then its chain), presented to a server "
+      "that asks for one; empty: none.  Read as root before the privilege drop."),
+    S("smtp_tls_key_file", "$smtp_tls_cert_file",
+      "The PEM file with the private key of $smtp_tls_cert_file."),
     I("smtp_tls_loglevel", "0", 0,
       "How much the SMTP client logs about TLS: 0 only failures, 1 the outcome of each handshake, "
       "2 and up the handshake steps."),

@@ -136,6 +136,9 @@ struct tls_client_settings {
     const char *CApath;
     const char *cert_file; /* optional client certificate */
     const char *key_file;
+    /* Or the certificate and key as read before the privilege drop
+     * (tls_pem_pair_read); used when cert_file is not set. */
+    const struct tls_pem_pair *pem;
     int loglevel;
 };
 

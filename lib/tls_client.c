@@ -55,7 +55,9 @@ tls_client_t *tls_client_new(const struct tls_client_settings *set, char **error
     if (tls_ctx_common(c->ctx, set->protocols, set->cipherlist, error_r) < 0 ||
         tls_client_trust(c->ctx, set, error_r) < 0 ||
         (set->cert_file && *set->cert_file &&
-         tls_ctx_load_pair(c->ctx, set->cert_file, set->key_file, error_r) < 0)) {
+         tls_ctx_load_pair(c->ctx, set->cert_file, set->key_file, error_r) < 0) ||
+        ((!set->cert_file || !*set->cert_file) && set->pem != NULL &&
+         tls_ctx_load_pem(c->ctx, set->pem, error_r) < 0)) {
         tls_client_free(&c);
         return NULL;
     }

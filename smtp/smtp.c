@@ -210,12 +210,20 @@ static void smtp_wakeup(const char *service_name, void *ctx)
     smtp_cache_expire(false);
 }
 
+static void smtp_pre_jail(const char *service_name, void *ctx)
+{
+    (void)service_name;
+    (void)ctx;
+    smtp_tls_init();
+}
+
 int main(int argc, char **argv)
 {
     static const struct server_settings s = {
         .name = "smtp",
         .mode = SERVER_SINGLE,
         .service = smtp_service,
+        .pre_jail_init = smtp_pre_jail,
         .wakeup = smtp_wakeup,
         .wakeup_interval = 1,
     };

@@ -140,6 +140,8 @@ void smtp_tls_policy_free(struct smtp_tls_policy *p);
 int smtp_tls_start(struct smtp_session *ss, const struct smtp_addr *a,
                    const struct smtp_tls_policy *p, struct smtp_fail *f);
 void smtp_tls_cleanup(void);
+/* Before the privilege drop: read the client certificate and key, if any. */
+void smtp_tls_init(void);
 
 /* smtp_sasl.c: AUTH to the next hop when configured; 0 or -1 with f set. */
 int smtp_sasl_auth(struct smtp_session *ss, const struct smtp_addr *a, struct smtp_fail *f);

@@ -19,6 +19,10 @@
  * host (secure).  When what a level requires cannot be had, the
  * session fails with a 4.7.x reason and the next address is tried.
  *
+ * Client certificate: smtp_tls_cert_file and smtp_tls_key_file (default:
+ * the same file), read as root before the privilege drop, are presented
+ * to a server that asks for a certificate (any level that uses TLS).
+ *
  * Injection defence: bytes the server sent after its 220 reply to
  * STARTTLS are thrown away before the handshake (tls_client_start
  * discards them; they are logged here), and EHLO is sent again over TLS
@@ -35,6 +39,30 @@
 #include "resolve.h"
 
 #define SMTP_TLS_CTX_MAX 4
+
+/*
+ * The client certificate and key (smtp_tls_cert_file, smtp_tls_key_file),
+ * read before the privilege drop since the key may be readable by root
+ * only; every context built later loads them from here.  OpenSSL
+ * presents the certificate when a server asks for one.
+ */
+static struct tls_pem_pair client_pem;
+static bool client_pem_loaded;
+static char *client_pem_error; /* the files could not be read: why */
+
+void smtp_tls_init(void)
+{
+    const char *cert = cfg_str("smtp_tls_cert_file");
+    char *err = NULL;
+    if (*cert == '\0')
+        return;
+    if (tls_pem_pair_read(&client_pem, cert, cfg_str("smtp_tls_key_file"), &err) < 0) {
+        msg_warn("cannot load the client certificate: %s", err);
+        client_pem_error = err;
+        return;
+    }
+    client_pem_loaded = true;
+}
 
 /* Client contexts by protocol list (few distinct lists in practice). */
 static struct {
@@ -127,10 +155,15 @@ static tls_client_t *tls_context(const char *protocols, char **error_r)
     for (i = 0; i < SMTP_TLS_CTX_MAX && contexts[i].ctx != NULL; i++)
         if (strcmp(contexts[i].protocols, protocols) == 0)
             return contexts[i].ctx;
+    if (client_pem_error != NULL) {
+        error_set(error_r, "cannot load the client certificate: %s", client_pem_error);
+        return NULL;
+    }
     struct tls_client_settings set = {
         .protocols = protocols,
         .CAfile = cfg_str("smtp_tls_CAfile"),
         .CApath = cfg_str("smtp_tls_CApath"),
+        .pem = client_pem_loaded ? &client_pem : NULL,
         .loglevel = (int)cfg_int("smtp_tls_loglevel"),
     };
     tls_client_t *ctx = tls_client_new(&set, error_r);
@@ -148,6 +181,9 @@ static tls_client_t *tls_context(const char *protocols, char **error_r)
 
 void smtp_tls_cleanup(void)
 {
+    tls_pem_pair_wipe(&client_pem);
+    client_pem_loaded = false;
+    xfree(client_pem_error);
     for (size_t i = 0; i < SMTP_TLS_CTX_MAX; i++) {
         tls_client_free(&contexts[i].ctx);
         xfree(contexts[i].protocols);

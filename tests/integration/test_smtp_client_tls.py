@@ -53,9 +53,14 @@ class TlsPeer:
     """An SMTP peer with STARTTLS and AUTH (checks USER/PASSWORD)."""
 
     def __init__(self, cert, key, addr="127.0.0.7", starttls=True, auth=("PLAIN", "LOGIN"),
-                 auth_without_tls=False, inject=b""):
+                 auth_without_tls=False, inject=b"", client_ca=None,
+                 verify_mode=ssl.CERT_NONE):
         self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ctx.load_cert_chain(cert, key)
+        if client_ca is not None:  # ask the client for a certificate from this CA
+            self.ctx.load_verify_locations(client_ca)
+            self.ctx.verify_mode = verify_mode
+        self.client_certs = []  # per handshake: the client's verified cert (dict) or None
         self.starttls, self.auth = starttls, list(auth)
         self.auth_without_tls, self.inject = auth_without_tls, inject
         self.messages, self.commands, self.auth_ok = [], [], []
@@ -113,6 +118,8 @@ class TlsPeer:
                 sock = self.ctx.wrap_socket(sock, server_side=True)
                 rfile = sock.makefile("rb")
                 tls = True
+                with self.lock:
+                    self.client_certs.append(sock.getpeercert() or None)
             elif verb.startswith("AUTH"):
                 parts = cmd.split()
                 if parts[1].upper() == "PLAIN":
@@ -317,3 +324,82 @@ def test_auth_plaintext_when_allowed(terns, tlspeer):
     a.send("alice@a.test", ["bob@peer.test"], MSG)
     assert wait_for(lambda: p.messages, 20), a.log_text()[-3000:]
     assert p.auth_ok == [True]
+
+
+# ---- client certificate (smtp_tls_cert_file, smtp_tls_key_file) -----------
+
+def openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def client_pki():
+    """A CA, and a client key + certificate for client.a.test signed by it;
+    also both in one file.  The key files are mode 0600 (root's when the
+    tests run as root: smtp must read them before dropping privileges)."""
+    d = tempfile.mkdtemp(prefix="tern-clientcert-")
+    os.chmod(d, 0o755)
+    f = {n: os.path.join(d, n) for n in ("ca.key", "ca.pem", "client.key", "client.csr",
+                                          "client.pem", "ext", "both.pem")}
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-subj", "/CN=tern test client CA", "-keyout", f["ca.key"],
+            "-out", f["ca.pem"], "-days", "2", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign")
+    openssl("req", *ec, "-subj", "/CN=client.a.test", "-keyout", f["client.key"],
+            "-out", f["client.csr"])
+    with open(f["ext"], "w") as fh:
+        fh.write("extendedKeyUsage=clientAuth\n")
+    openssl("x509", "-req", "-in", f["client.csr"], "-CA", f["ca.pem"], "-CAkey", f["ca.key"],
+            "-CAcreateserial", "-out", f["client.pem"], "-days", "2", "-extfile", f["ext"])
+    with open(f["both.pem"], "w") as out:
+        for n in ("client.key", "client.pem"):
+            with open(f[n]) as fh:
+                out.write(fh.read())
+    for n in ("client.key", "both.pem", "ca.key"):
+        os.chmod(f[n], 0o600)
+    return f
+
+
+def client_cn(cert):
+    return dict(x[0] for x in cert["subject"])["commonName"]
+
+
+def test_client_cert_presented(terns, tlspeer, client_pki):
+    p = tlspeer(auth=(), client_ca=client_pki["ca.pem"], verify_mode=ssl.CERT_REQUIRED)
+    a = sender_a(terns, p.nexthop,
+                 "smtp_tls_security_level = encrypt\n"
+                 f"smtp_tls_cert_file = {client_pki['client.pem']}\n"
+                 f"smtp_tls_key_file = {client_pki['client.key']}\n")
+    a.send("alice@a.test", ["bob@peer.test"], MSG)
+    assert wait_for(lambda: p.messages, 20), a.log_text()[-3000:]
+    assert p.messages[0][3], "not delivered over TLS"
+    assert len(p.client_certs) == 1 and p.client_certs[0] is not None, p.client_certs
+    assert client_cn(p.client_certs[0]) == "client.a.test"
+
+
+def test_client_cert_and_key_in_one_file(terns, tlspeer, client_pki):
+    """smtp_tls_key_file defaults to $smtp_tls_cert_file; level may."""
+    p = tlspeer(auth=(), client_ca=client_pki["ca.pem"], verify_mode=ssl.CERT_OPTIONAL)
+    a = sender_a(terns, p.nexthop, "smtp_tls_security_level = may\n"
+                 f"smtp_tls_cert_file = {client_pki['both.pem']}\n")
+    a.send("alice@a.test", ["bob@peer.test"], MSG)
+    assert wait_for(lambda: p.messages, 20), a.log_text()[-3000:]
+    assert p.client_certs and client_cn(p.client_certs[0]) == "client.a.test", p.client_certs
+
+
+def test_no_client_cert_unless_configured(terns, tlspeer, client_pki):
+    p = tlspeer(auth=(), client_ca=client_pki["ca.pem"], verify_mode=ssl.CERT_OPTIONAL)
+    a = sender_a(terns, p.nexthop, "smtp_tls_security_level = encrypt\n")
+    a.send("alice@a.test", ["bob@peer.test"], MSG)
+    assert wait_for(lambda: p.messages, 20), a.log_text()[-3000:]
+    assert p.messages[0][3] and p.client_certs == [None]
+
+
+def test_unreadable_client_cert_defers_at_encrypt(terns, tlspeer, client_pki):
+    p = tlspeer(auth=())
+    a = sender_a(terns, p.nexthop, "smtp_tls_security_level = encrypt\n"
+                 f"smtp_tls_cert_file = {client_pki['client.pem']}.missing\n")
+    a.send("alice@a.test", ["bob@peer.test"], MSG)
+    deferred_with(a, "TLS is required, but our TLS engine is unavailable")
+    assert "cannot load the client certificate" in a.log_text()
+    assert p.messages == []
