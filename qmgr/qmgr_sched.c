@@ -21,9 +21,10 @@
  *   site_fail (deliver.h: no server of the next hop reached) adds
  *   1/window to the destination's failed cohorts; a success resets them.
  *   At destination_concurrency_failed_cohort_limit the destination is
- *   dead for minimal_backoff_time: what is queued for it, and what comes
- *   for it meanwhile, is deferred at once ("delivery temporarily
- *   suspended: REASON") without taking an agent or a concurrency slot.
+ *   dead for minimal_backoff_time (or until a flush): what is queued for
+ *   it, and what comes for it meanwhile, is deferred at once ("delivery
+ *   temporarily suspended: REASON") without taking an agent or a
+ *   concurrency slot.
  * - Fairness: dispatching serves the first destination (in list order)
  *   that may start a request and then moves it to the end of the list,
  *   so destinations take turns for the transport's process slots and a
@@ -644,11 +645,18 @@ void qmgr_sched_request(bool flush)
         sch.want_flush = true;
 }
 
-/* Rescans asked for: a flush at once, incoming/ when the ready list is done. */
+/*
+ * Rescans asked for: a flush at once (it also ends every dead time, as
+ * Postfix's flush does: the admin says "try now"), incoming/ when the
+ * ready list is done.
+ */
 static void handle_requests(void)
 {
     if (sch.want_flush) {
         sch.want_flush = false;
+        for (struct dest *d = sch.dests; d != NULL; d = d->next)
+            if (d->dead_until != 0)
+                d->dead_until = 1; /* over: dest_dead() revives it */
         qmgr_scan_deferred(true);
     }
     if (ready_empty())

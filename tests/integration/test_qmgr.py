@@ -696,13 +696,36 @@ def test_dead_destination_is_suspended(queue):
     assert wait_for(lambda: q.where(more) == "deferred", 10), q.inst.log_text()
     assert tried("@dead.example") == 2
 
-    # After the dead time the destination is tried again.
-    time.sleep(3.2)
+    # A flush ends the dead time at once: the admin says "try now".
     state["up"] = True
     q.trigger(b"F")
     assert wait_for(lambda: all(q.where(i) is None for i in dead + grey + [more]), 15), \
         q.inst.log_text()[-3000:]
     assert tried("@dead.example") == 2 + len(dead) + 1
+    assert "delivery to smtp:dead.example resumed" in q.inst.log_text()
+
+
+def test_dead_time_ends(queue):
+    q = queue({"initial_destination_concurrency": "1", "minimal_backoff_time": "2s",
+               "maximal_backoff_time": "60s", "queue_run_delay": "300s"})
+    state = {"up": False}
+    smtp = q.agent("smtp", lambda r: (0, "2.0.0", "250 ok") if state["up"] else site_answer(r))
+    q.start()
+    first = [q.enqueue("alice@example.com", [f"u{i}@dead.example"], MSG) for i in range(3)]
+    q.trigger()
+    assert wait_for(lambda: all(q.where(i) == "deferred" for i in first), 10), q.inst.log_text()
+    assert len(smtp.requests) == 1  # window 1: one site failure is a cohort
+    state["up"] = True
+    early = q.enqueue("alice@example.com", ["early@dead.example"], MSG)
+    q.trigger()
+    assert wait_for(lambda: q.where(early) == "deferred", 10), q.inst.log_text()
+    assert len(smtp.requests) == 1
+    time.sleep(2.2)  # the dead time is over: new mail is tried (no flush)
+    late = q.enqueue("alice@example.com", ["late@dead.example"], MSG)
+    q.trigger()
+    assert wait_for(lambda: q.where(late) is None, 10), q.inst.log_text()
+    assert len(smtp.requests) == 2
+    assert all(q.where(i) == "deferred" for i in first + [early])
 
 
 def test_per_transport_limits(queue):
