@@ -29,8 +29,10 @@ body line, so the Maildir can be counted and checked for partial files.
 
 import os
 import random
+import re
 import signal
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -253,6 +255,18 @@ def test_kill_smtpd_during_data(fault_env, cut, mode):
     assert got.counts == {tok2: 1}
 
 
+def cleanup_serving(env):
+    """Pids of cleanup processes with an accepted connection on private/cleanup."""
+    path = os.path.join(env.queue, "private", "cleanup")
+    out = subprocess.run(["ss", "-xpH", "state", "established"], capture_output=True,
+                         text=True, timeout=30).stdout
+    pids = set()
+    for line in out.splitlines():
+        if f" {path} " in line:
+            pids.update(int(p) for p in re.findall(r'\("cleanup",pid=(\d+)', line))
+    return pids
+
+
 @pytest.mark.parametrize("verb", ["DATA", "BDAT"])
 def test_kill_cleanup_during_data(fault_env, verb):
     env = fault_env(extra_main=CLEANUP_MODES["service"]).start()
@@ -265,10 +279,12 @@ def test_kill_cleanup_during_data(fault_env, verb):
     else:
         c.sock.sendall(f"BDAT {len(msg)} LAST\r\n".encode() + msg[:half].encode())
     # Ours is the only session, so every cleanup there is may be the one
-    # receiving this message: kill them all.
+    # receiving this message: kill them all, once one has taken smtpd's
+    # connection (a cleanup just started may not have accepted it yet, and
+    # its successor would then get the whole message).
     time.sleep(1.0)
-    pids = wait_for(lambda: env.daemons(("cleanup",)), 15)
-    assert pids, "no cleanup is running"
+    assert wait_for(lambda: cleanup_serving(env), 15), "no cleanup took smtpd's connection"
+    pids = env.daemons(("cleanup",))
     for pid in pids:
         kill9(pid)
     time.sleep(0.5)
