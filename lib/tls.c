@@ -8,8 +8,11 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <openssl/err.h>
@@ -511,6 +514,11 @@ int tls_conn_start(stream_t *s, SSL *ssl, bool server, int loglevel, char **erro
         return error_set(error_r, "%s before the TLS handshake", stream_strstatus(st));
     }
     stream_discard_input(s);
+    /* Our stream writes whole replies, flushed only before a read; without
+     * this, a short write just after the handshake's last flight (the smtps
+     * greeting after the session ticket) waits for the peer's delayed ACK. */
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails on AF_UNIX */
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || SSL_set_fd(ssl, fd) != 1) {
         SSL_free(ssl);
