@@ -7,6 +7,7 @@
 #include "log.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <syslog.h>
 #include <time.h>
 
@@ -130,6 +131,33 @@ static void log_write_all(int fd, const char *buf, size_t len)
     }
 }
 
+/*
+ * The host name and process ID of file log lines, looked up once (two
+ * system calls per line otherwise); a forked child looks its PID up again.
+ */
+static char log_host[64];
+static pid_t log_pid;
+
+static void log_forked(void)
+{
+    log_pid = 0;
+}
+
+static void log_line_ids(void)
+{
+    if (log_host[0] == '\0') {
+        if (gethostname(log_host, sizeof(log_host)) != 0)
+            snprintf(log_host, sizeof(log_host), "localhost");
+        log_host[sizeof(log_host) - 1] = '\0';
+        char *dot = strchr(log_host, '.');
+        if (dot)
+            *dot = '\0';
+        (void)pthread_atfork(NULL, NULL, log_forked);
+    }
+    if (log_pid == 0)
+        log_pid = getpid();
+}
+
 static void log_emit(enum log_level lvl, const char *fmt, va_list ap)
 {
     int saved_errno = errno;
@@ -149,19 +177,14 @@ static void log_emit(enum log_level lvl, const char *fmt, va_list ap)
         }
         syslog(level_priority(lvl), "%s%s", level_prefix(lvl), text);
     } else {
-        char line[2400], stamp[32], host[64];
+        char line[2400], stamp[32];
         time_t now = time(NULL);
         struct tm tm;
         localtime_r(&now, &tm);
         strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
-        if (gethostname(host, sizeof(host)) != 0)
-            snprintf(host, sizeof(host), "localhost");
-        host[sizeof(host) - 1] = '\0';
-        char *dot = strchr(host, '.');
-        if (dot)
-            *dot = '\0';
-        int len = snprintf(line, sizeof(line), "%s %s %s[%ld]: %s%s\n", stamp, host, log_ident,
-                           (long)getpid(), level_prefix(lvl), text);
+        log_line_ids();
+        int len = snprintf(line, sizeof(line), "%s %s %s[%ld]: %s%s\n", stamp, log_host, log_ident,
+                           (long)log_pid, level_prefix(lvl), text);
         if (len > (int)sizeof(line) - 1)
             len = (int)sizeof(line) - 1;
         log_write_all(log_fd, line, (size_t)len);

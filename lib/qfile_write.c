@@ -359,7 +359,13 @@ int qfile_write_body_marker(qfile_writer_t *w, char **error_r)
     return 0;
 }
 
-/* End marker, flush, fsync, mark complete, fsync the directory. */
+/*
+ * End marker, flush, mark complete, fsync, fsync the directory.  The mode
+ * changes before the fsync so that the fsync makes it durable with the
+ * data: after the directory fsync nothing of the file is left to chance
+ * (on a file system without a journal a later fsync of the directory
+ * would not write the file's inode).
+ */
 static int qfile_finish(qfile_writer_t *w, char **error_r)
 {
     if (!w->have_time || !w->have_sender) {
@@ -369,11 +375,11 @@ static int qfile_finish(qfile_writer_t *w, char **error_r)
     if (qfile_flush_chunk(w) < 0 || qfile_put_record(w, QFILE_REC_END, NULL, 0, NULL, 0) < 0 ||
         qfile_flush_out(w) < 0)
         return qfile_check_state(w, false, "end", error_r);
-    const char *step = "fsync";
-    if (fsync(w->fd) < 0)
-        goto fail;
-    step = "chmod";
+    const char *step = "chmod";
     if (fchmod(w->fd, QFILE_MODE_COMPLETE) < 0)
+        goto fail;
+    step = "fsync";
+    if (fsync(w->fd) < 0)
         goto fail;
     step = "close";
     int fd = w->fd;

@@ -93,6 +93,12 @@ static ssize_t plain_write_once(int fd, const void *buf, size_t len)
 static ssize_t plain_write(void *ctx, int fd, const void *buf, size_t len, int64_t deadline)
 {
     (void)ctx;
+    /* A socket is tried at once (MSG_DONTWAIT cannot block): poll only when it is full. */
+    ssize_t n0 = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n0 >= 0)
+        return n0;
+    if (errno != ENOTSOCK && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+        return -1;
     for (;;) {
         if (stream_wait_fd(fd, POLLOUT, deadline) < 0)
             return -1;
