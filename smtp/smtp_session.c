@@ -15,6 +15,7 @@
 #include "smtp.h"
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <strings.h>
 
@@ -48,6 +49,11 @@ static int tcp_connect(const struct smtp_addr *a)
             return -1;
         }
     }
+    /* Commands and content are coalesced in the stream's buffer, so each
+     * write is meant to leave at once: Nagle would only hold back the tail
+     * of a large message until the server's delayed ACK. */
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (sock_set_nonblock(fd, false) < 0) {
         int err = errno;
         close(fd);

@@ -529,6 +529,32 @@ def test_chunking_uses_bdat(terns, peer):
                                       r"queued as PEER1\)", a.log_text()), 20), a.log_text()
 
 
+def test_chunking_large_and_unterminated(terns, peer):
+    """A message over the in-memory bound (1 MiB) is streamed from the
+    queue file; one submitted without a final line end arrives ending in
+    CRLF with a BDAT size that matches (today cleanup already adds the
+    line end; the client would add it too)."""
+    p = peer(ehlo=CHUNKING_EHLO)
+    a = sender_a(terns, p.nexthop, "smtp_connection_cache_time_limit = 30s\n")
+    line = b".dot first, then 70 characters of text to fill the line up nicely ....\r\n"
+    big = MSG + line * (1300 * 1024 // len(line))
+    a.send("alice@a.test", ["bob@peer.test"], big)
+    assert wait_for(lambda: p.messages, 30), a.log_text()[-3000:]
+    data = p.messages[0][2]
+    assert data.endswith(b"\r\n" + line) and data.count(line) == big.count(line)
+    res = subprocess.run([os.path.join(BUILD, "bin", "sendmail"), "-C", a.dir, "-f",
+                          "alice@a.test", "carol@peer.test"],
+                         input=b"Subject: open end\n\nno line end here", capture_output=True,
+                         timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert wait_for(lambda: len(p.messages) == 2, 30), a.log_text()[-3000:]
+    data = p.messages[1][2]
+    assert data.endswith(b"\r\n\r\nno line end here\r\n"), data[-200:]
+    bdats = [c for c in p.commands if c.upper().startswith("BDAT")]
+    assert bdats == ["BDAT %d LAST" % len(m[2]) for m in p.messages], bdats
+    assert wait_for(lambda: a.queued() == [], 10)
+
+
 def test_chunking_nobody_accepted(terns, peer):
     """MAIL, RCPT and BDAT are pipelined: with every RCPT refused, the
     pipelined chunk is for nobody; the message bounces and the next one
