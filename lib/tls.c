@@ -60,6 +60,15 @@ char *tls_error_text(const char *prefix)
     return str_steal(&s);
 }
 
+void tls_load_config(void)
+{
+    if (OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1) {
+        char *e = tls_error_text("");
+        msg_warn("cannot load the OpenSSL configuration: %s", e);
+        free(e);
+    }
+}
+
 /* ---- protocol versions ---------------------------------------------- */
 
 static const struct {

@@ -48,6 +48,13 @@ struct tls_info {
     const char *verify_error; /* why not verified, or "" */
 };
 
+/*
+ * Initialise OpenSSL and read its configuration file (openssl.cnf) now.
+ * A process that builds a context lazily after chroot calls this before
+ * the chroot, which would hide the file (it costs some 100 KiB of heap).
+ */
+void tls_load_config(void);
+
 /* NULL when the stream does not run over TLS. */
 const struct tls_info *tls_info(const stream_t *s);
 bool tls_active(const stream_t *s);

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "log.h"
 #include "mem.h"
+#include "server.h"
 #include "tls.h"
 
 static tls_server_t *smtpd_tls_ctx;
@@ -43,6 +44,11 @@ void smtpd_tls_init(struct smtpd_config *c)
     if (smtpd_tls_ctx != NULL && !c->tls_wrapper &&
         tls_server_check(smtpd_tls_ctx, cfg_str("mail_owner"), &err) < 0)
         tls_server_free(&smtpd_tls_ctx);
+    if (smtpd_tls_ctx != NULL && !c->tls_wrapper) {
+        const char *jail = getenv(SERVER_ENV_CHROOT);
+        if (jail != NULL && *jail != '\0')
+            tls_load_config(); /* openssl.cnf is out of sight in the jail */
+    }
     if (smtpd_tls_ctx != NULL)
         return;
     if (c->tls_wrapper)
