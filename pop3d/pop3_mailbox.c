@@ -61,13 +61,14 @@ static void pop3_move_new(const char *dir)
     free(newdir);
 }
 
-static int pop3_file_vsize(int fd, uint64_t *vsize_r)
+#define POP3_VSIZE_BUF (128 * 1024) /* most messages in one read(2) */
+
+static int pop3_file_vsize(int fd, char *buf, uint64_t *vsize_r)
 {
     struct pop3_conv cv;
-    char buf[16384];
     ssize_t n;
     pop3_conv_init(&cv, false, -1);
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
+    while ((n = read(fd, buf, POP3_VSIZE_BUF)) > 0)
         (void)pop3_conv_run(&cv, buf, (size_t)n, NULL);
     if (n < 0)
         return -1;
@@ -87,7 +88,9 @@ static int pop3_snapshot(struct pop3_mbox *mb, struct maildir_entry *e, size_t n
                          maildir_uidlist_t *ul, char **error_r)
 {
     mb->msgs = xcalloc(n + 1, sizeof(*mb->msgs));
-    for (size_t i = 0; i < n; i++) {
+    char *buf = NULL; /* for the sizes not yet in the UID list */
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
         if (e[i].in_new)
             continue; /* arrived after the move: next session */
         char *base = xstrndup(e[i].name, maildir_uid_base_len(e[i].name));
@@ -100,18 +103,20 @@ static int pop3_snapshot(struct pop3_mbox *mb, struct maildir_entry *e, size_t n
         mb->count++;
         if (m->vsize != 0)
             continue;
+        if (buf == NULL)
+            buf = xmalloc(POP3_VSIZE_BUF);
         int fd = pop3_mbox_msg_open(mb, m);
-        if (fd < 0 || pop3_file_vsize(fd, &m->vsize) < 0) {
-            int rc = error_set(error_r, "read %s/cur/%s: %s", mb->dir, m->name, strerror(errno));
-            if (fd >= 0)
-                close(fd);
-            return rc;
-        }
-        close(fd);
-        maildir_uid_set_vsize(ul, m->uid, m->vsize);
+        if (fd < 0 || pop3_file_vsize(fd, buf, &m->vsize) < 0)
+            rc = error_set(error_r, "read %s/cur/%s: %s", mb->dir, m->name, strerror(errno));
+        else
+            maildir_uid_set_vsize(ul, m->uid, m->vsize);
+        if (fd >= 0)
+            close(fd);
     }
-    qsort(mb->msgs, mb->count, sizeof(*mb->msgs), pop3_msg_cmp);
-    return 0;
+    free(buf);
+    if (rc == 0)
+        qsort(mb->msgs, mb->count, sizeof(*mb->msgs), pop3_msg_cmp);
+    return rc;
 }
 
 int pop3_mbox_open(const char *dir, struct pop3_mbox *mb, char **error_r)

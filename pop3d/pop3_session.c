@@ -9,9 +9,12 @@
 #include "maildir_uid.h"
 #include "mem.h"
 
-#define POP3_READ_CHUNK (256 * 1024) /* file reads; also the size of one socket write */
+#define POP3_READ_CHUNK (128 * 1024) /* file reads; also the size of one socket write */
 
 #include <sys/stat.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 struct pop3_sess {
     stream_t *s;
@@ -287,6 +290,11 @@ void pop3_postlogin(stream_t *client, const struct login_user *user, const char 
         msg_warn("mailbox of %s: %s", user->user, err);
         pop3_reply(client, "-ERR [SYS/TEMP] Mailbox is not available.");
     } else {
+#ifdef __GLIBC__
+        /* The listing and the UID list were freed: give their pages back,
+           sessions stay for a long time. */
+        (void)malloc_trim(0);
+#endif
         pop3_reply(client, "+OK Logged in, %zu messages.", ps.mb.count);
         str_t *line = str_new(256);
         while (pop3_step(&ps, line))
