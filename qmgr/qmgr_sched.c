@@ -88,7 +88,8 @@ struct dest {
     char *dead_dsn;      /* why it is dead, for the mail deferred meanwhile */
     char *dead_reason;
     int64_t next_start; /* ms: the rate delay's earliest next start */
-    struct dest *next;
+    struct dest *next;  /* in the round-robin list */
+    struct dest *hnext; /* in its hash bucket */
 };
 
 struct inflight {
@@ -111,7 +112,9 @@ static struct {
     size_t msg_limit;
     struct transport *transports;
     struct dest *dests;
-    size_t queued; /* requests waiting in destinations */
+    size_t queued;      /* requests waiting in destinations */
+    struct dest **htab; /* destinations by (transport, key) */
+    size_t hsize, ndests;
     struct inflight *fl;
     size_t nfl;
     struct ready *rd;
@@ -267,16 +270,48 @@ static double initial_window(const struct transport *t)
     return init < t->dest_limit ? init : t->dest_limit;
 }
 
+static size_t dest_hash(const struct transport *t, const char *key)
+{
+    uint64_t h = 14695981039346656037ULL ^ (uint64_t)(uintptr_t)t;
+    for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return (size_t)(h % sch.hsize);
+}
+
+/* Keep about one destination per bucket. */
+static void dest_hash_grow(void)
+{
+    if (sch.ndests < sch.hsize)
+        return;
+    struct dest **old = sch.htab;
+    size_t oldsize = sch.hsize;
+    sch.hsize = sch.hsize == 0 ? 64 : 2 * sch.hsize;
+    sch.htab = xcalloc(sch.hsize, sizeof(*sch.htab));
+    for (size_t i = 0; i < oldsize; i++)
+        for (struct dest *d = old[i], *n; d != NULL; d = n) {
+            n = d->hnext;
+            size_t b = dest_hash(d->t, d->nexthop);
+            d->hnext = sch.htab[b];
+            sch.htab[b] = d;
+        }
+    free(old);
+}
+
 static struct dest *dest_get(const char *transport, const char *key)
 {
     struct transport *t = transport_get(transport);
-    for (struct dest *d = sch.dests; d != NULL; d = d->next)
+    dest_hash_grow();
+    size_t b = dest_hash(t, key);
+    for (struct dest *d = sch.htab[b]; d != NULL; d = d->hnext)
         if (d->t == t && strcmp(d->nexthop, key) == 0)
             return d;
     struct dest *d = xcalloc(1, sizeof(*d));
     d->t = t;
     d->nexthop = xstrdup(key);
     d->window = initial_window(t);
+    d->hnext = sch.htab[b];
+    sch.htab[b] = d;
+    sch.ndests++;
     /* Appended: a new destination takes its turn after those waiting. */
     struct dest **pp = &sch.dests;
     while (*pp != NULL)
@@ -287,6 +322,12 @@ static struct dest *dest_get(const char *transport, const char *key)
 
 static void dest_free(struct dest *d)
 {
+    for (struct dest **pp = &sch.htab[dest_hash(d->t, d->nexthop)]; *pp != NULL; pp = &(*pp)->hnext)
+        if (*pp == d) {
+            *pp = d->hnext;
+            break;
+        }
+    sch.ndests--;
     free(d->nexthop);
     free(d->dead_dsn);
     free(d->dead_reason);
