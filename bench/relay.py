@@ -18,6 +18,7 @@ install when Postfix is missing); --no-postfix measures tern alone.
 """
 
 import argparse
+import collections
 import os
 import re
 import shutil
@@ -200,11 +201,34 @@ class PostfixRelay(e2e.Postfix):
         self.sink.stop()
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(master):
+    """CPU seconds used so far by master and every process under it, by
+    program name: the live ones' user+system time; what their reaped
+    children used is counted as "(exited)"."""
+    by = collections.Counter()
+    for pid in e2e.descendants(master):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        by[comm] += sum(int(x) for x in fields[11:13]) / CLK_TCK  # utime stime
+        by["(exited)"] += sum(int(x) for x in fields[13:15]) / CLK_TCK  # cutime cstime
+    return by
+
+
 def drive(server, n, sessions, rcpts, size, timeout):
     """One smtp-source run into server; the rates and CPU split."""
     sink = server.sink
     start = sink.settle()
     cpu0 = e2e.cpu_times()
+    master = server.master_pid()
+    inst0 = tree_cpu(master)
     argv = [e2e.SMTP_SOURCE, "-m", str(n), "-s", str(sessions), "-r", str(rcpts),
             "-l", str(size), "-f", SENDER, "-t", RCPT, "-M", "client.bench.invalid",
             "127.0.0.1:%d" % server.port]  # fmt: skip
@@ -219,9 +243,12 @@ def drive(server, n, sessions, rcpts, size, timeout):
     got, when = sink.wait(start + n, t0 + timeout)
     cpu = e2e.cpu_share(cpu0, e2e.cpu_times())
     delivered = got - start
+    extra = sink.settle() - start - n
+    inst1 = tree_cpu(master)
+    by_prog = {k: 1000.0 * (inst1[k] - inst0[k]) / n for k in set(inst0) | set(inst1)}
+    inst_ms = sum(by_prog.values())
     if delivered < n:
         log("%s: the sink got %d of %d within %d s" % (server.name, delivered, n, timeout))
-    extra = sink.settle() - start - n
     if extra > 0:
         log("%s: the sink got %d transactions more than messages sent" % (server.name, extra))
     left = queue_files(server.queue)
@@ -231,6 +258,8 @@ def drive(server, n, sessions, rcpts, size, timeout):
         "accepted": n / accept_s if p.returncode == 0 else None,
         "delivered": n / (when - t0) if delivered >= n else None,
         "cpu": cpu,
+        "cpu_ms": inst_ms,
+        "by_prog": by_prog,
     }
 
 
@@ -277,7 +306,8 @@ def print_table(args, results, cmd):
             point = "%d session%s, %d rcpt" % (s, "" if s == 1 else "s", r)
             rows = [("relayed msgs/s, " + point, "delivered", 0),
                     ("  accepted msgs/s", "accepted", 0),
-                    ("  cpu system %", "sys", 0)]  # fmt: skip
+                    ("  instance CPU ms per message", "cpu_ms", 2),
+                    ("  machine cpu system %", "sys", 0)]  # fmt: skip
             for label, key, digits in rows:
                 if key == "sys":
                     vals = [results[n][(s, r)]["cpu"]["sys"] for n in names]
@@ -287,6 +317,14 @@ def print_table(args, results, cmd):
                 if len(names) == 2:
                     line += "%14s" % fmt(ratio(vals[0], vals[1]), 2)
                 print(line)
+    print("instance CPU ms per message by program:")
+    for s in args.sessions:
+        for r in args.rcpts:
+            for n in names:
+                by = results[n][(s, r)]["by_prog"]
+                top = sorted((k for k in by if by[k] >= 0.005), key=lambda k: -by[k])
+                print("  %-8s %2d sess %2d rcpt: %s" % (n, s, r, ", ".join(
+                    "%s %.2f" % (k, by[k]) for k in top)))  # fmt: skip
     if len(names) == 2:
         print("issue 4 targets (relayed msgs/s):")
         t, p = results["tern"], results["postfix"]
