@@ -828,6 +828,26 @@ def test_sender_dependent_relayhost(queue, instance):
     assert [r[0]["rcpt"] for _, r in local.requests] == ["bob@example.com"]
 
 
+def test_config_change_restarts_qmgr(queue):
+    q = queue()
+    q.agent("local")
+    q.start()
+    first = q.enqueue("alice@example.com", ["bob@example.com"], MSG)
+    q.trigger()
+    assert wait_for(lambda: q.where(first) is None, 10), q.inst.log_text()
+    pid = qmgr_pid(q.inst)
+    assert pid
+    with open(os.path.join(q.inst.conf, "main.cf"), "a") as f:
+        f.write("delay_warning_time = 4h\n")
+    # qmgr outlives max_use, so it must notice the change itself
+    assert q.inst.wait_log(r"qmgr\[\d+\]: configuration changed -- restarting", 5)
+    assert wait_for(lambda: not pid_alive(pid), 5)
+    second = q.enqueue("alice@example.com", ["carol@example.com"], MSG)
+    q.trigger()
+    assert wait_for(lambda: q.where(second) is None, 10), q.inst.log_text()
+    assert qmgr_pid(q.inst) not in (None, pid)
+
+
 # ---- the real pipeline: cleanup -> qmgr -> local -> Maildir -----------------
 
 TERN = os.path.join(BUILD, "bin", "tern")
