@@ -291,6 +291,10 @@ static int read_rset(struct trans *t)
     t->ss->rset_pending = false;
     if (smtp_session_reply(t->ss, "smtp_helo_timeout", "sending RSET", &t->fail) < 0)
         return SMTP_TRANS_STALE;
+    if (t->ss->reply.code == 421) { /* closing (idle timeout): it takes nothing more */
+        t->ss->broken = true;
+        return SMTP_TRANS_STALE;
+    }
     return 0; /* a refusal changes nothing: the replies to MAIL and on decide */
 }
 

@@ -182,13 +182,16 @@ class Peer:
     rcpt_replies: list of replies for successive RCPT commands (then 250).
     drop_in_data: how many sessions to cut in the middle of DATA.
     close_after_message: hang up, without a word, after each accepted message.
+    rset_421: answer RSET with 421 (as a server whose idle timer ran out) and hang up.
     CHUNKING in ehlo turns on BDAT (RFC 3030).
     """
 
     def __init__(self, addr="127.0.0.7", ehlo=("PIPELINING", "8BITMIME", "SIZE 10000000", "DSN"),
-                 rcpt_replies=(), drop_in_data=0, port=0, close_after_message=False):
+                 rcpt_replies=(), drop_in_data=0, port=0, close_after_message=False,
+                 rset_421=False):
         self.addr = addr
         self.close_after_message = close_after_message
+        self.rset_421 = rset_421
         self.ehlo = list(ehlo)
         self.rcpt_replies = list(rcpt_replies)
         self.drop_in_data = drop_in_data
@@ -287,6 +290,9 @@ class Peer:
                 say("250 2.0.0 Ok: queued as PEER%d" % len(self.messages))
                 if self.close_after_message:
                     return
+            elif verb == "RSET" and self.rset_421:
+                say("421 4.4.2 peer.test Error: timeout exceeded")
+                return
             elif verb == "RSET":
                 mail, rcpts, chunks = None, [], []
                 say("250 2.0.0 Ok")
@@ -493,13 +499,28 @@ def test_reused_connection_found_dead_is_replaced(terns, peer):
     pipelined RSET finds it dead, and the next message goes on a new
     connection at once, without a deferral."""
     p = peer(close_after_message=True)
-    a = sender_a(terns, p.nexthop, "smtp_connection_cache_time_limit = 30s\n")
+    # One session per delivery: the dead one must not count as that session.
+    a = sender_a(terns, p.nexthop,
+                 "smtp_connection_cache_time_limit = 30s\nsmtp_mx_session_limit = 1\n")
     for i in range(3):
         a.send("alice@a.test", ["bob@peer.test"], MSG)
         assert wait_for(lambda: len(p.messages) == i + 1, 20), a.log_text()[-3000:]
     assert wait_for(lambda: a.queued() == [], 10)
     assert "status=deferred" not in a.log_text()
     assert len([c for c in p.commands if c.upper().startswith("EHLO")]) == 3
+
+
+def test_reused_connection_closing_with_421_is_replaced(terns, peer):
+    p = peer(rset_421=True)
+    a = sender_a(terns, p.nexthop,
+                 "smtp_connection_cache_time_limit = 30s\nsmtp_mx_session_limit = 1\n")
+    for i in range(2):
+        a.send("alice@a.test", ["bob@peer.test"], MSG)
+        assert wait_for(lambda: len(p.messages) == i + 1, 20), a.log_text()[-3000:]
+    assert wait_for(lambda: a.queued() == [], 10)
+    assert "status=deferred" not in a.log_text()
+    assert "RSET" in p.commands
+    assert len([c for c in p.commands if c.upper().startswith("EHLO")]) == 2
 
 
 CHUNKING_EHLO = ("PIPELINING", "8BITMIME", "SIZE 10000000", "DSN", "CHUNKING")
