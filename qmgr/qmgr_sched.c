@@ -53,6 +53,7 @@
 #include "mem.h"
 #include "qmgr.h"
 #include "server.h"
+#include "str.h"
 
 #define QMGR_START_BATCH 64    /* queue files started between dispatch rounds */
 #define QMGR_TICK_MS 1000      /* housekeeping and rescans while busy */
@@ -391,8 +392,11 @@ static void dest_suspend(struct dest *d, const struct deliver_rcpt *why)
     free(d->dead_reason);
     d->dead_dsn = xstrdup(why->dsn);
     d->dead_reason = xstrdup(reason);
+    str_t *text = str_new(256); /* the reason comes from a remote server */
+    str_append_printable(text, d->dead_reason, strlen(d->dead_reason), 500);
     msg_info("delivery to %s:%s suspended for %llds: %s", d->t->name, d->nexthop, secs,
-             d->dead_reason);
+             str_c(text));
+    str_free(&text);
 }
 
 /* The site failure that ended a request (all deferred, one with site_fail), or NULL. */
