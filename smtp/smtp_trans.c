@@ -12,11 +12,12 @@
  * DSN parameters (RFC 3461) are passed on when the server offers DSN.
  *
  * When the server offers CHUNKING (RFC 3030) the content goes as one
- * "BDAT <size> LAST" chunk instead of DATA; with PIPELINING that chunk
- * follows the RCPTs in the same write, so a transaction costs one round
- * trip.  A message that needs quoted-printable conversion uses DATA
- * (its converted size is not known up front).  BINARYMIME is never
- * needed: queued content is text lines.
+ * "BDAT <size> LAST" chunk instead of DATA; with PIPELINING a message
+ * of up to 1 MiB follows the RCPTs in the same write, so a transaction
+ * costs one round trip (a larger one waits for an accepted RCPT).  A
+ * message that needs quoted-printable conversion uses DATA (its
+ * converted size is not known up front).  BINARYMIME is never needed:
+ * queued content is text lines.
  *
  * A reused connection (smtp_cache_get) sends its RSET pipelined ahead of
  * MAIL; if the connection turns out dead at that RSET's reply, the
@@ -298,16 +299,22 @@ static int read_rset(struct trans *t)
     return 0; /* a refusal changes nothing: the replies to MAIL and on decide */
 }
 
+/*
+ * All commands in one write; a small message's chunk goes with them, a
+ * large one's (not held in memory) only once a recipient was accepted,
+ * so that megabytes are not sent for nobody.
+ */
 static int trans_pipelined(struct trans *t)
 {
     bool rset = t->ss->rset_pending;
+    bool chunk_now = t->bdat && t->msg->content != NULL;
     if (rset)
         smtp_session_cmd(t->ss, "RSET");
     send_mail(t);
     for (size_t i = 0; i < t->msg->req->nrcpts; i++)
         if (!t->msg->done[i])
             send_rcpt(t, i);
-    if (t->bdat && send_bdat(t) < 0)
+    if (chunk_now && send_bdat(t) < 0)
         return -1;
     if (!t->bdat)
         smtp_session_cmd(t->ss, "DATA");
@@ -318,7 +325,13 @@ static int trans_pipelined(struct trans *t)
     for (size_t k = 0; k < t->nsent; k++)
         if (read_rcpt(t, t->sent[k]) < 0)
             return -1;
-    return t->bdat ? read_bdat(t) : trans_data(t);
+    if (!t->bdat)
+        return trans_data(t);
+    if (chunk_now)
+        return read_bdat(t);
+    if (!t->mail_ok || t->naccepted == 0)
+        return 0;
+    return send_bdat(t) < 0 ? -1 : read_bdat(t);
 }
 
 int smtp_trans_run(struct smtp_session *ss, struct smtp_msg *msg)
