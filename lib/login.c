@@ -185,6 +185,15 @@ int login_authenticate(struct login_conn *lc, const char *service, const char *u
         .password = password,
         .client_addr = lc->client_addr,
         .tls = tls_active(lc->client),
+        /*
+         * authd is one process hashing every password (yescrypt: ~0.1 s of
+         * CPU on a slow machine); a burst of logins queues there.  Wait as
+         * long as the session would wait for the client, not less than the
+         * library's default.
+         */
+        .timeout_ms = stream_get_timeout_ms(lc->client) > AUTH_CLIENT_TIMEOUT_MS
+                          ? stream_get_timeout_ms(lc->client)
+                          : AUTH_CLIENT_TIMEOUT_MS,
     };
     struct auth_result res;
     char *err = NULL;
