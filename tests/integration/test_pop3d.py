@@ -482,12 +482,20 @@ def test_curl(inst):
         pytest.skip("curl is not installed")
     inst.put(MESSAGES[0])
     inst.put(MESSAGES[4])
+    # pop3s and STLS (--ssl-reqd) with the instance's certificate verified:
+    # its name is mail.example.test, which --resolve points at 127.0.0.1
+    name = "mail.example.test"
+    verify = ["--cacert", inst.cert, "--resolve", f"{name}:{inst.sport}:127.0.0.1",
+              "--resolve", f"{name}:{inst.port}:127.0.0.1"]
     for url, extra in ((f"pop3://127.0.0.1:{inst.port}/2", []),
-                       (f"pop3s://127.0.0.1:{inst.sport}/2", ["--cacert", inst.cert, "-k"])):
+                       (f"pop3://{name}:{inst.port}/2", ["--ssl-reqd", *verify]),
+                       (f"pop3s://{name}:{inst.sport}/2", verify)):
         res = subprocess.run(["curl", "-s", "-u", f"alice@{DOMAIN}:{PASSWORDS['alice']}", *extra,
                               url], capture_output=True, timeout=60)
         assert res.returncode == 0, res.stderr
         assert digest(res.stdout) == digest(crlf(MESSAGES[4]))
+    logins = [line for line in inst.log_text().splitlines() if " login: user=" in line]
+    assert [", TLS" in line for line in logins] == [False, True, True], logins
     res = subprocess.run(["curl", "-s", "-u", f"alice@{DOMAIN}:{PASSWORDS['alice']}",
                           f"pop3://127.0.0.1:{inst.port}/"], capture_output=True, timeout=60)
     assert res.stdout.split(b"\r\n")[:2] == [b"1 %d" % len(crlf(MESSAGES[0])),
