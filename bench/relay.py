@@ -204,11 +204,10 @@ class PostfixRelay(e2e.Postfix):
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu(master):
-    """CPU seconds used so far by master and every process under it, by
-    program name: the live ones' user+system time; what their reaped
-    children used is counted as "(exited)"."""
-    by = collections.Counter()
+def tree_procs(master):
+    """{pid: (program, own CPU s, reaped children's CPU s)} for master and
+    every process under it."""
+    out = {}
     for pid in e2e.descendants(master):
         try:
             with open("/proc/%d/stat" % pid) as f:
@@ -217,9 +216,45 @@ def tree_cpu(master):
             continue
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
-        by[comm] += sum(int(x) for x in fields[11:13]) / CLK_TCK  # utime stime
-        by["(exited)"] += sum(int(x) for x in fields[13:15]) / CLK_TCK  # cutime cstime
-    return by
+        own = sum(int(x) for x in fields[11:13]) / CLK_TCK  # utime stime
+        reaped = sum(int(x) for x in fields[13:15]) / CLK_TCK  # cutime cstime
+        out[pid] = (comm, own, reaped)
+    return out
+
+
+class CpuWatch:
+    """CPU used by an instance between start() and stop(): the total (live
+    processes plus the children they reaped) and, from samples every
+    0.2 s, by program; what processes that exited between samples used
+    is counted as "(exited)"."""
+
+    def __init__(self, master):
+        self.master = master
+        self.first = tree_procs(master)
+        self.last = {}  # pid -> (program, own CPU) at its latest sample
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+        self.thread.start()
+
+    def sample(self):
+        while True:
+            for pid, (comm, own, _) in tree_procs(self.master).items():
+                self.last[pid] = (comm, own)
+            if self.done.wait(0.2):
+                return
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+        end = tree_procs(self.master)
+        for pid, (comm, own, _) in end.items():
+            self.last[pid] = (comm, own)
+        total = sum(o + r for _, o, r in end.values()) - sum(o + r for _, o, r in self.first.values())
+        by = collections.Counter()
+        for pid, (comm, own) in self.last.items():
+            by[comm] += own - (self.first[pid][1] if pid in self.first else 0)
+        by["(exited)"] = max(0.0, total - sum(by.values()))
+        return total, by
 
 
 def drive(server, n, sessions, rcpts, size, timeout):
@@ -228,7 +263,7 @@ def drive(server, n, sessions, rcpts, size, timeout):
     start = sink.settle()
     cpu0 = e2e.cpu_times()
     master = server.master_pid()
-    inst0 = tree_cpu(master)
+    watch = CpuWatch(master)
     argv = [e2e.SMTP_SOURCE, "-m", str(n), "-s", str(sessions), "-r", str(rcpts),
             "-l", str(size), "-f", SENDER, "-t", RCPT, "-M", "client.bench.invalid",
             "127.0.0.1:%d" % server.port]  # fmt: skip
@@ -244,9 +279,9 @@ def drive(server, n, sessions, rcpts, size, timeout):
     cpu = e2e.cpu_share(cpu0, e2e.cpu_times())
     delivered = got - start
     extra = sink.settle() - start - n
-    inst1 = tree_cpu(master)
-    by_prog = {k: 1000.0 * (inst1[k] - inst0[k]) / n for k in set(inst0) | set(inst1)}
-    inst_ms = sum(by_prog.values())
+    total, by = watch.stop()
+    by_prog = {k: 1000.0 * v / n for k, v in by.items()}
+    inst_ms = 1000.0 * total / n
     if delivered < n:
         log("%s: the sink got %d of %d within %d s" % (server.name, delivered, n, timeout))
     if extra > 0:
