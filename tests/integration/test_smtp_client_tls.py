@@ -11,6 +11,7 @@ The instance and peer fixtures come from test_smtp_client.py.
 import base64
 import os
 import re
+import shutil
 import socket
 import socketserver
 import ssl
@@ -357,7 +358,8 @@ def client_pki():
                 out.write(fh.read())
     for n in ("client.key", "both.pem", "ca.key"):
         os.chmod(f[n], 0o600)
-    return f
+    yield f
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def client_cn(cert):
