@@ -48,6 +48,7 @@ class Sink:
         self.port = port
         self.proc = None
         self.count = 0
+        self.sessions = 0  # connections that ended
         self.cond = threading.Condition()
         self.thread = None
 
@@ -79,12 +80,13 @@ class Sink:
             rest = parts.pop()
             m = None
             for part in reversed(parts):
-                m = re.search(rb"mesg=(\d+)", part)
+                m = re.search(rb"sess=(\d+) .*mesg=(\d+)", part)
                 if m:
                     break
             if m:
                 with self.cond:
-                    self.count = int(m.group(1))
+                    self.sessions = int(m.group(1))
+                    self.count = int(m.group(2))
                     self.when = time.monotonic()
                     self.cond.notify_all()
 
@@ -261,6 +263,7 @@ def drive(server, n, sessions, rcpts, size, timeout):
     """One smtp-source run into server; the rates and CPU split."""
     sink = server.sink
     start = sink.settle()
+    sess0 = sink.sessions
     cpu0 = e2e.cpu_times()
     master = server.master_pid()
     watch = CpuWatch(master)
@@ -280,6 +283,7 @@ def drive(server, n, sessions, rcpts, size, timeout):
     delivered = got - start
     extra = sink.settle() - start - n
     total, by = watch.stop()
+    conns = sink.sessions - sess0  # closed so far; cached ones still open
     by_prog = {k: 1000.0 * v / n for k, v in by.items()}
     inst_ms = 1000.0 * total / n
     if delivered < n:
@@ -295,6 +299,7 @@ def drive(server, n, sessions, rcpts, size, timeout):
         "cpu": cpu,
         "cpu_ms": inst_ms,
         "by_prog": by_prog,
+        "conns": 100.0 * conns / n,
     }
 
 
@@ -342,6 +347,7 @@ def print_table(args, results, cmd):
             rows = [("relayed msgs/s, " + point, "delivered", 0),
                     ("  accepted msgs/s", "accepted", 0),
                     ("  instance CPU ms per message", "cpu_ms", 2),
+                    ("  sink connections per 100 msgs", "conns", 1),
                     ("  machine cpu system %", "sys", 0)]  # fmt: skip
             for label, key, digits in rows:
                 if key == "sys":
