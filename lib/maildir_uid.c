@@ -240,6 +240,8 @@ static int uid_idx_cmp(const void *a, const void *b)
 /* Index the entries read from a file at once (n log n, not an insertion each). */
 static int uid_index_all(maildir_uidlist_t *l, char **error_r)
 {
+    if (l->n == 0)
+        return 0; /* no array yet: qsort(NULL, 0) is undefined */
     for (size_t i = 0; i < l->n; i++)
         l->idx[i] = i;
     uid_sort_list = l;
