@@ -7,6 +7,7 @@
 #include "cleanup_state.h"
 
 #include "config.h"
+#include "durable.h"
 #include "log.h"
 #include "mem.h"
 #include "valias.h"
@@ -183,6 +184,11 @@ void cleanup_engine_init(void)
     const char *qdir = cfg_str("queue_directory");
     if (chdir(qdir) < 0)
         msg_fatal("chdir %s: %s", qdir, strerror(errno));
+    /* Concurrent writers share the fsync of incoming/ (durable.h). */
+    char *state = xasprintf("%s/incoming.sync", cfg_str("process_id_directory"));
+    if (durable_group_open("incoming", state) < 0)
+        msg_warn("%s: %s (each message fsyncs incoming/ on its own)", state, strerror(errno));
+    free(state);
     char **names = cfg_list("header_checks");
     size_t n = 0;
     while (names[n] != NULL)

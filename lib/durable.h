@@ -35,6 +35,16 @@ int durable_rename_noreplace(const char *from, const char *to);
  * An existing directory is fine; an existing non-directory is ENOTDIR.
  */
 int durable_mkdir_p(const char *path, mode_t mode);
+/*
+ * Group commit (durable_group.c): from now on durable_fsync_dir(dir), with
+ * dir spelled the same, shares its fsync with other processes that opened
+ * the same state_path (a small file created if missing), so overlapping
+ * commits cost one directory fsync; each call still returns only once its
+ * own entries are durable.  Call before any chroot.  0, or -1 with errno.
+ */
+int durable_group_open(const char *dir, const char *state_path);
+/* The group fsync of dir: 0, -1 (errno), or 1 when dir has no group. */
+int durable_group_fsync_dir(const char *dir);
 /* True for errno values that mean "try again later" (disk full, quota, I/O). */
 bool durable_errno_temporary(int err);
 
