@@ -281,6 +281,7 @@ void pop3_postlogin(stream_t *client, const struct login_user *user, const char 
     (void)ctx;
     struct pop3_sess ps = {.s = client, .user = user};
     char *err = NULL;
+    pop3_tls_forget();
     stream_set_timeout(client, pop3_cfg.timeout);
     int rc = pop3_mbox_open(user->maildir, &ps.mb, &err);
     if (rc == POP3_MBOX_INUSE) {

@@ -22,6 +22,11 @@ struct tls_server *pop3_tls_ctx(void)
     return pop3_tls;
 }
 
+void pop3_tls_forget(void)
+{
+    tls_server_free(&pop3_tls); /* wipes the key text */
+}
+
 void pop3_reply(stream_t *s, const char *fmt, ...)
 {
     va_list ap;
@@ -62,9 +67,19 @@ static void pop3_tls_init(void)
         .ticket_key_uid = -1,
         .ticket_key_gid = -1,
         .ticket_lifetime = 0,
+        /*
+         * The files are read now (as root), the OpenSSL context is built
+         * by the login process at its first handshake: the session parent
+         * and the mail process, which never do TLS, stay small (they are
+         * two of a session's processes).  A throw-away child checks now
+         * that the build works.
+         */
+        .lazy = true,
     };
     char *err = NULL;
     pop3_tls = tls_server_new(&set, &err);
+    if (pop3_tls != NULL && tls_server_check(pop3_tls, cfg_str("mail_owner"), &err) < 0)
+        tls_server_free(&pop3_tls);
     if (pop3_tls == NULL) {
         msg_error("TLS is not available: %s; %s", err,
                   pop3_cfg.wrapper ? "wrapper mode sessions are closed at once"

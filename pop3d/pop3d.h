@@ -73,6 +73,8 @@ extern struct pop3_config pop3_cfg;
 /* The server TLS context, NULL when TLS is not available. */
 struct tls_server;
 struct tls_server *pop3_tls_ctx(void);
+/* The mail process has no use for the TLS key: wipe and free it. */
+void pop3_tls_forget(void);
 
 /* Read one command line; STREAM_* status; too-long lines are skipped and reported. */
 int pop3_read_line(stream_t *s, str_t *line, size_t limit);
