@@ -45,6 +45,8 @@ int durable_mkdir_p(const char *path, mode_t mode);
 int durable_group_open(const char *dir, const char *state_path);
 /* The group fsync of dir: 0, -1 (errno), or 1 when dir has no group. */
 int durable_group_fsync_dir(const char *dir);
+/* Leave every group (its state file stays open and mapped till then). */
+void durable_group_close_all(void);
 /* True for errno values that mean "try again later" (disk full, quota, I/O). */
 bool durable_errno_temporary(int err);
 

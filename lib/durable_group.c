@@ -33,8 +33,8 @@ struct group_state {
 };
 
 struct dir_group {
-    char *dir;
-    int dir_fd, state_fd;
+    char *dir; /* opened for each fsync: the path, not an old inode */
+    int state_fd;
     struct group_state *st;
     uint64_t used; /* for least-recently-used replacement */
 };
@@ -46,7 +46,6 @@ static uint64_t group_clock;
 static void group_close(struct dir_group *g)
 {
     munmap(g->st, GROUP_PAGE);
-    close(g->dir_fd);
     close(g->state_fd);
     free(g->dir);
     *g = (struct dir_group){0};
@@ -110,12 +109,11 @@ int durable_group_open(const char *dir, const char *state_path)
 {
     if (group_find(dir) != NULL)
         return 0;
-    struct dir_group g = {.dir_fd = -1, .state_fd = -1};
+    struct dir_group g = {.state_fd = -1};
     struct stat sb;
-    g.dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     g.state_fd = open(state_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     /* Blocks allocated now: a write to the mapping must never meet a full disk (SIGBUS). */
-    if (g.dir_fd < 0 || g.state_fd < 0 || fstat(g.state_fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+    if (g.state_fd < 0 || fstat(g.state_fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
         (errno = posix_fallocate(g.state_fd, 0, GROUP_PAGE)) != 0)
         goto fail;
     void *p = mmap(NULL, GROUP_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, g.state_fd, 0);
@@ -132,23 +130,33 @@ int durable_group_open(const char *dir, const char *state_path)
     return 0;
 fail:;
     int saved = errno;
-    if (g.dir_fd >= 0)
-        close(g.dir_fd);
     if (g.state_fd >= 0)
         close(g.state_fd);
     errno = saved;
     return -1;
 }
 
+static int fsync_path(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int r = fsync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return r;
+}
+
 static int group_fsync(struct dir_group *g)
 {
     uint64_t ticket = atomic_fetch_add(&g->st->requested, 1) + 1;
     if (flock(g->state_fd, LOCK_EX) < 0)
-        return fsync(g->dir_fd); /* cannot coordinate: do it alone */
+        return fsync_path(g->dir); /* cannot coordinate: do it alone */
     int r = 0;
     if (atomic_load(&g->st->durable) < ticket) {
         uint64_t upto = atomic_load(&g->st->requested);
-        r = fsync(g->dir_fd);
+        r = fsync_path(g->dir);
         if (r == 0 && atomic_load(&g->st->durable) < upto)
             atomic_store(&g->st->durable, upto);
     }
@@ -162,4 +170,11 @@ int durable_group_fsync_dir(const char *dir)
 {
     struct dir_group *g = group_find(dir);
     return g != NULL ? group_fsync(g) : 1;
+}
+
+void durable_group_close_all(void)
+{
+    for (size_t i = 0; i < ngroups; i++)
+        group_close(&groups[i]);
+    ngroups = 0;
 }

@@ -251,6 +251,18 @@ static int maildir_finish_tmp(maildir_delivery_t *d, char **error_r)
     return MAILDIR_OK;
 }
 
+/*
+ * Deliveries to one Maildir from several processes share the fsync of its
+ * new/ (durable.h, group commit; the state file is MAILDIR/tern-commit).
+ * Without it (say the Maildir is not writable) each fsyncs on its own.
+ */
+static void maildir_join_group(const char *path, const char *newdir)
+{
+    char *state = xasprintf("%s/tern-commit", path);
+    (void)durable_group_open(newdir, state);
+    free(state);
+}
+
 int maildir_deliver_commit(maildir_delivery_t **dp, char **name_r, char **error_r)
 {
     maildir_delivery_t *d = *dp;
@@ -260,6 +272,7 @@ int maildir_deliver_commit(maildir_delivery_t **dp, char **name_r, char **error_
         rc = MAILDIR_ETEMP;
     if (rc == MAILDIR_OK) {
         char *newdir = xasprintf("%s/new", d->path);
+        maildir_join_group(d->path, newdir);
         if (durable_fsync_dir(newdir) < 0) {
             /* The entry may not be durable: take it back, report failure. */
             *error_r = xasprintf("fsync %s: %s", newdir, strerror(errno));

@@ -21,12 +21,14 @@
 #include "local.h"
 
 #include "config.h"
+#include "durable.h"
 #include "log.h"
 #include "mem.h"
 #include "priv.h"
 #include "server.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -34,6 +36,7 @@
 #define LOCAL_HELPERS 8
 #define LOCAL_HELPER_USES 1000
 #define LOCAL_HELPER_MAX_JOB 16384 /* bytes of strings in one job */
+#define LOCAL_HELPER_IDLE_MS 1000  /* idle this long: leave group commits */
 
 struct local_helper {
     pid_t pid; /* 0: slot free */
@@ -86,6 +89,11 @@ static void helper_serve(int sock)
         struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
         struct msghdr mh = {
             .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+        /* Idle for a second: leave the Maildirs' group commits (their
+         * state files would keep file systems busy). */
+        struct pollfd pfd = {.fd = sock, .events = POLLIN};
+        if (poll(&pfd, 1, LOCAL_HELPER_IDLE_MS) == 0)
+            durable_group_close_all();
         ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
         if (n <= 0)
             _exit(0);

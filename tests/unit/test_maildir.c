@@ -5,6 +5,7 @@
  */
 #include "sys.h"
 #include "maildir.h"
+#include "durable.h"
 #include "mem.h"
 #include "str.h"
 
@@ -297,6 +298,7 @@ static void test_full_filesystem(void **state)
     assert_int_equal(count_in(md, "new"), 1);
     str_free(&msg);
     free(md);
+    durable_group_close_all(); /* the Maildir's group commit state file */
     assert_int_equal(umount(mnt), 0);
     rmdir(mnt);
     free(mnt);
