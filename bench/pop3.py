@@ -487,8 +487,9 @@ def wait_pop3(port, timeout):
 
 def memory(srv, k, tls, timeout):
     """K sessions logged in, after STAT and UIDL, left idle.  Per session:
-    the session processes' growth (RSS/PSS now minus before, whole figure
-    for new processes) / K, and the shared processes' PSS growth / K."""
+    the session processes' whole RSS/PSS / K (a tern pop3d process that
+    was idle before and now serves a session counts whole: it is that
+    session's), and the shared processes' PSS growth / K."""
     master = srv.master_pid()
     before_tree = descendants(master)
     before = mem_snapshot(before_tree)
@@ -512,8 +513,8 @@ def memory(srv, k, tls, timeout):
                        for p in pids if p in now)  # fmt: skip
 
         return {
-            "rss": growth(sess, 0) / k,
-            "pss": growth(sess, 1) / k,
+            "rss": sum(now[p][0] for p in sess) / k,
+            "pss": sum(now[p][1] for p in sess) / k,
             "procs": len(sess) / k,
             "shared_pss": growth(shared, 1) / k,
             "shared": sorted({comm.get(p, "?") for p in shared}),
