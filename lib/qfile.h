@@ -125,7 +125,7 @@ enum {
 
 /* Return values of qfile_open*() besides 0. */
 enum {
-    QFILE_CORRUPT = -1,    /* malformed: move it to corrupt/ */
+    QFILE_CORRUPT = -1,    /* malformed */
     QFILE_INCOMPLETE = -2, /* not (yet) marked complete: skip it for now */
     QFILE_IOERROR = -3,    /* open/read failed (errno; ENOENT: gone) */
 };

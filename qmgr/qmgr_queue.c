@@ -79,11 +79,16 @@ static bool incoming_ready(const char *id, const struct stat *st)
     if (rc == 0) {
         msg_info("%s: recovered an incomplete queue file", id);
     } else if (rc == QFILE_CORRUPT) {
-        msg_warn("%s: incomplete and corrupt, moved to %s: %s", id, QMGR_DIR_CORRUPT, error);
-        free(error);
-        error = NULL;
-        if (qfile_move(id, QMGR_DIR_INCOMING, QMGR_DIR_CORRUPT, &error) < 0)
-            msg_warn("%s: %s", id, error);
+        /*
+         * A writer that died mid-message (a smtpd or pickup killed during
+         * DATA) leaves a truncated file.  It was never complete, so never
+         * acknowledged: the client still has the message.  Remove it.
+         */
+        if (unlink(path) == 0 || errno == ENOENT)
+            msg_info("%s: removed an abandoned incomplete queue file (never acknowledged): %s", id,
+                     error);
+        else
+            msg_warn("%s: unlink %s: %s", id, path, strerror(errno));
     }
     free(error);
     free(path);

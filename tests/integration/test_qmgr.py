@@ -371,6 +371,39 @@ def test_kill_9_mid_delivery_loses_nothing(queue):
     assert q.inst.wait_log(rf"{qid}: removed")
 
 
+def test_stale_incomplete_incoming_files(queue):
+    """A file in incoming/ left incomplete (mode 0600) for over ten minutes
+    has no writer: a whole one is marked complete and delivered, a
+    truncated one (its writer killed mid-message, so never acknowledged)
+    is removed, not delivered and not kept."""
+    q = queue()
+    local = q.agent("local")
+    q.start()
+    whole = q.enqueue("alice@example.com", ["bob@example.com"], MSG)
+    cut = q.enqueue("alice@example.com", ["carol@example.com"], MSG)
+    fresh = q.enqueue("alice@example.com", ["dave@example.com"], MSG)
+    old = time.time() - 3600
+    for qid in (whole, cut, fresh):
+        path = os.path.join(q.q, "incoming", qid)
+        if qid == cut:
+            with open(path, "r+b") as f:
+                f.truncate(os.path.getsize(path) - 12)
+        os.chmod(path, 0o600)
+        if qid != fresh:
+            os.utime(path, (old, old))
+    q.trigger()
+    assert wait_for(lambda: q.where(whole) is None and q.where(cut) is None, 10), \
+        q.inst.log_text()
+    assert q.inst.wait_log(rf"{whole}: recovered an incomplete queue file")
+    assert q.inst.wait_log(rf"{cut}: removed an abandoned incomplete queue file")
+    assert [r for _, rcpts in local.requests for r in rcpts if "bob@" in r["rcpt"]]
+    assert not [r for _, rcpts in local.requests for r in rcpts if "carol@" in r["rcpt"]]
+    assert os.listdir(os.path.join(q.q, "corrupt")) == []
+    # A recent incomplete file still has a writer: left alone.
+    time.sleep(1)
+    assert q.where(fresh) == "incoming"
+
+
 def test_error_transport_bounces(queue):
     q = queue({"transport_maps": "inline:{ { dead.example = error:5.1.1 no such user here } }"})
     cleanup = q.cleanup()
