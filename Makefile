@@ -41,7 +41,11 @@ SANFLAGS = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=und
 endif
 
 ALL_CFLAGS = -std=c17 $(WARN) $(CFLAGS) $(SANFLAGS) $(LIB_CFLAGS) $(PATHDEFS) -Ilib -MMD -MP
-ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
+# Each program records only the shared libraries it uses (libtern.a pulls
+# in per program what it calls): a daemon that never does DKIM or TLS does
+# not map, relocate and initialise those libraries in every process.
+AS_NEEDED = -Wl,--as-needed
+ALL_LDFLAGS = $(AS_NEEDED) $(LDFLAGS) $(SANFLAGS)
 
 DAEMON_DIRS = master smtpd cleanup qmgr smtp local authd pickup pop3d imapd bounce
 DAEMONS := $(foreach d,$(DAEMON_DIRS),$(if $(wildcard $(d)/*.c),$(d)))
