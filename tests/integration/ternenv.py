@@ -98,8 +98,9 @@ class TernEnv:
         return subprocess.run([TERN, "-c", self.dir, *args], capture_output=True, text=True,
                               timeout=timeout)
 
-    def start(self, wait_path=None):
-        """tern start -f; waits until smtp accepts (or wait_path exists)."""
+    def start(self, wait_path=None, wait_port=None):
+        """tern start -f; waits until wait_port (default: smtp) accepts, or
+        until wait_path exists."""
         with open(self.out, "ab") as out:
             self.proc = subprocess.Popen([TERN, "-c", self.dir, "start", "-f"],
                                          stdin=subprocess.DEVNULL, stdout=out,
@@ -107,7 +108,7 @@ class TernEnv:
         if wait_path:
             ready = lambda: os.path.exists(wait_path)  # noqa: E731
         else:
-            ready = lambda: self.port_open(self.port)  # noqa: E731
+            ready = lambda: self.port_open(wait_port or self.port)  # noqa: E731
         assert wait_for(lambda: ready() or self.proc.poll() is not None, 30), \
             "instance did not come up:\n" + self.log_text()[-3000:] + self.output()[-2000:]
         assert self.proc.poll() is None, "master exited:\n" + self.output()

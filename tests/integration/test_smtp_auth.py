@@ -11,22 +11,17 @@ docmd exchanges) and swaks --auth.
 
 import base64
 import os
-import random
 import shutil
-import signal
 import smtplib
-import socket
 import ssl
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from conftest import BUILD, SANITIZER_MARKS, ensure_test_user, is_root, wait_for
+from conftest import BUILD, wait_for
+from ternenv import TernEnv
 
-TERN = os.path.join(BUILD, "bin", "tern")
-MASTER = os.path.join(BUILD, "libexec", "master")
 DOMAIN = "example.test"
 PASSWORDS = {"alice": "Secret-1", "bob": "Bob-pass-2"}
 ALICE = f"alice@{DOMAIN}"
@@ -43,90 +38,25 @@ AUTHD_FAST = {
 }
 
 
-def free_base():
-    for _ in range(50):
-        base = random.randrange(20000, 60000, 1000)
-        try:
-            for off in (25, 110, 143, 465, 587, 993, 995):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + off))
-            return base
-        except OSError:
-            continue
-    pytest.skip("no free port range")
-
-
 def b64(text):
     return base64.b64encode(text.encode()).decode()
 
 
-class AuthInst:
+class AuthInst(TernEnv):
     def __init__(self, edit_master=None):
-        self.top = tempfile.mkdtemp(prefix="tern-auth-")
-        os.chmod(self.top, 0o755)
-        self.dir = os.path.join(self.top, "i")
-        self.base = free_base()
-        args = [TERN, "init", self.dir, "--port-base", str(self.base), "--domain", DOMAIN]
-        for u, p in PASSWORDS.items():
-            args += ["--user", f"{u}:{p}"]
-        if is_root():
-            args += ["--mail-owner", ensure_test_user().pw_name]
-        res = subprocess.run(args, capture_output=True, text=True, timeout=60)
-        assert res.returncode == 0, res.stdout + res.stderr
+        super().__init__("auth", DOMAIN, users=[f"{u}:{p}" for u, p in PASSWORDS.items()])
         self.sub = self.base + 587
         self.smtps = self.base + 465
-        self.log = os.path.join(self.dir, "log", "tern.log")
-        self.out = os.path.join(self.top, "master.out")
-        with open(os.path.join(self.dir, "main.cf"), "a") as f:
-            for k, v in AUTHD_FAST.items():
-                f.write(f"{k} = {v}\n")
+        self.add_main("".join(f"{k} = {v}\n" for k, v in AUTHD_FAST.items()))
         if edit_master is not None:
-            path = os.path.join(self.dir, "master.cf")
+            path = self.path("master.cf")
             with open(path) as f:
                 text = f.read()
             with open(path, "w") as f:
                 f.write(edit_master(self, text))
-        self.proc = None
 
     def start(self):
-        with open(self.out, "ab") as out:
-            self.proc = subprocess.Popen([MASTER, "-c", self.dir, "-f"], stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT)
-
-        def up():
-            try:
-                socket.create_connection(("127.0.0.1", self.sub), timeout=1).close()
-                return True
-            except OSError:
-                return self.proc.poll() is not None
-        assert wait_for(up, 15)
-        assert self.proc.poll() is None, self.text(self.out)
-        return self
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-
-    @staticmethod
-    def text(path):
-        try:
-            with open(path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def log_text(self):
-        return self.text(self.log)
-
-    def sanitizer_report(self):
-        text = self.text(self.out) + self.log_text()
-        return [line for line in text.splitlines() if any(m in line for m in SANITIZER_MARKS)]
+        return super().start(wait_port=self.sub)
 
     def tls_ctx(self):
         ctx = ssl.create_default_context(cafile=os.path.join(self.dir, "tls", "cert.pem"))
@@ -150,9 +80,6 @@ class AuthInst:
                 out += [os.path.join(p, n) for n in os.listdir(p)]
         return out
 
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.top, ignore_errors=True)
 
 
 @pytest.fixture
@@ -167,9 +94,7 @@ def make_inst():
     yield make
     reports = []
     for inst in made:
-        inst.stop()
-        reports += inst.sanitizer_report()
-        inst.cleanup()
+        reports += inst.finish()
     assert not reports, "sanitizer reports:\n" + "\n".join(reports)
 
 
@@ -177,9 +102,7 @@ def make_inst():
 def shared():
     inst = AuthInst().start()
     yield inst
-    inst.stop()
-    reports = inst.sanitizer_report()
-    inst.cleanup()
+    reports = inst.finish()
     assert not reports, "sanitizer reports:\n" + "\n".join(reports)
 
 
