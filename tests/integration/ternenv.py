@@ -68,7 +68,7 @@ class TernEnv:
         self.dir = os.path.join(self.top, "i")
         self.domain = domain
         self.base = free_base()
-        self.port = self.base + 25
+        self.smtp_port = self.base + 25
         self.queue = os.path.join(self.dir, "queue")
         self.log = os.path.join(self.dir, "log", "tern.log")
         self.out = os.path.join(self.top, "master.out")
@@ -108,7 +108,7 @@ class TernEnv:
         if wait_path:
             ready = lambda: os.path.exists(wait_path)  # noqa: E731
         else:
-            ready = lambda: self.port_open(wait_port or self.port)  # noqa: E731
+            ready = lambda: self.port_open(wait_port or self.smtp_port)  # noqa: E731
         assert wait_for(lambda: ready() or self.proc.poll() is not None, 30), \
             "instance did not come up:\n" + self.log_text()[-3000:] + self.output()[-2000:]
         assert self.proc.poll() is None, "master exited:\n" + self.output()
@@ -155,7 +155,7 @@ class TernEnv:
 
     def send(self, sender, rcpts, data, **kw):
         """One message over SMTP (port N+25); returns smtplib's refused dict."""
-        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+        with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=30) as s:
             refused = s.sendmail(sender, rcpts, data, **kw)
             s.quit()
         return refused

@@ -13,24 +13,19 @@ import hashlib
 import os
 import poplib
 import pwd
-import random
 import re
 import shutil
-import signal
 import smtplib
 import socket
 import ssl
 import subprocess
-import tempfile
-import threading
 import time
 
 import pytest
 
-from conftest import BUILD, SANITIZER_MARKS, ensure_test_user, is_root, wait_for
+from conftest import BUILD, ensure_test_user, is_root, wait_for
+from ternenv import TernEnv
 
-TERN = os.path.join(BUILD, "bin", "tern")
-MASTER = os.path.join(BUILD, "libexec", "master")
 POP3D = os.path.join(BUILD, "libexec", "pop3d")
 DOMAIN = "example.test"
 PASSWORDS = {"alice": "Secret-1", "bob": "Bob-pass-2"}
@@ -40,19 +35,6 @@ if not os.path.exists(POP3D):
 for _need in ("authd", "master"):
     if not os.path.exists(os.path.join(BUILD, "libexec", _need)):
         pytest.skip(f"{_need} is not built", allow_module_level=True)
-
-
-def free_base():
-    for _ in range(50):
-        base = random.randrange(20000, 60000, 1000)
-        try:
-            for off in (25, 110, 143, 465, 587, 993, 995):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + off))
-            return base
-        except OSError:
-            continue
-    pytest.skip("no free port range")
 
 
 def crlf(data):
@@ -65,68 +47,17 @@ def digest(data):
     return hashlib.sha256(data).hexdigest()
 
 
-class Pop3Inst:
+class Pop3Inst(TernEnv):
     def __init__(self, main=None):
-        self.top = tempfile.mkdtemp(prefix="tern-pop3-")
-        os.chmod(self.top, 0o755)
-        self.dir = os.path.join(self.top, "i")
-        self.base = free_base()
-        args = [TERN, "init", self.dir, "--port-base", str(self.base), "--domain", DOMAIN]
-        for u, p in PASSWORDS.items():
-            args += ["--user", f"{u}:{p}"]
-        if is_root():
-            args += ["--mail-owner", ensure_test_user().pw_name]
-        res = subprocess.run(args, capture_output=True, text=True, timeout=60)
-        assert res.returncode == 0, res.stdout + res.stderr
+        super().__init__("pop3", DOMAIN, users=[f"{u}:{p}" for u, p in PASSWORDS.items()])
         self.port = self.base + 110
         self.sport = self.base + 995
-        self.cert = os.path.join(self.dir, "tls", "cert.pem")
-        self.log = os.path.join(self.dir, "log", "tern.log")
-        self.out = os.path.join(self.top, "master.out")
-        with open(os.path.join(self.dir, "main.cf"), "a") as f:
-            for k, v in (main or {}).items():
-                f.write(f"{k} = {v}\n")
-        self.proc = None
+        self.cert = self.path("tls", "cert.pem")
+        self.add_main("".join(f"{k} = {v}\n" for k, v in (main or {}).items()))
         self.counter = 0
 
     def start(self):
-        with open(self.out, "ab") as out:
-            self.proc = subprocess.Popen([MASTER, "-c", self.dir, "-f"], stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT)
-        def up():
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-            except OSError:
-                return self.proc.poll() is not None
-        assert wait_for(up, 15)
-        assert self.proc.poll() is None, self.text(self.out)
-        return self
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-
-    @staticmethod
-    def text(path):
-        try:
-            with open(path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def log_text(self):
-        return self.text(self.log)
-
-    def sanitizer_report(self):
-        text = self.text(self.out) + self.log_text()
-        return [line for line in text.splitlines() if any(m in line for m in SANITIZER_MARKS)]
+        return super().start(wait_port=self.port)
 
     def maildir(self, user="alice"):
         return os.path.join(self.dir, "mail", DOMAIN, user)
@@ -161,9 +92,6 @@ class Pop3Inst:
         ctx.check_hostname = False
         return ctx
 
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.top, ignore_errors=True)
 
 
 @pytest.fixture
@@ -178,9 +106,7 @@ def make_inst():
     yield make
     reports = []
     for inst in made:
-        inst.stop()
-        reports += inst.sanitizer_report()
-        inst.cleanup()
+        reports += inst.finish()
     assert not reports, "sanitizer reports:\n" + "\n".join(reports)
 
 
