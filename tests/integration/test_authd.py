@@ -12,22 +12,17 @@ so a delay of d seconds takes between d and d+1.
 import grp
 import os
 import pwd
-import random
-import shutil
-import signal
 import socket
 import stat
 import subprocess
-import tempfile
 import threading
 import time
 
 import pytest
 
 from conftest import BUILD, SANITIZER_MARKS, ensure_test_user, is_root, wait_for
+from ternenv import TernEnv
 
-TERN = os.path.join(BUILD, "bin", "tern")
-MASTER = os.path.join(BUILD, "libexec", "master")
 AUTHD = os.path.join(BUILD, "libexec", "authd")
 QUERY = os.path.join(BUILD, "tests", "auth_query")
 TERNPASSWD = os.path.join(BUILD, "bin", "ternpasswd")
@@ -43,48 +38,18 @@ FAST = {
 }
 
 
-def free_base():
-    for _ in range(50):
-        base = random.randrange(40000, 60000, 1000)
-        try:
-            for off in (25, 110, 143, 465, 587, 993, 995):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + off))
-            return base
-        except OSError:
-            continue
-    pytest.skip("no free port range")
-
-
-class AuthInst:
+class AuthInst(TernEnv):
     def __init__(self, main=None, users=("alice:Secret-1", "bob@example.org:Bob-pass-2")):
-        self.top = tempfile.mkdtemp(prefix="tern-auth-")
-        os.chmod(self.top, 0o755)
-        self.dir = os.path.join(self.top, "i")
-        args = [TERN, "init", self.dir, "--port-base", str(free_base()), "--domain", DOMAIN]
-        for u in users:
-            args += ["--user", u]
-        if is_root():
-            args += ["--mail-owner", ensure_test_user().pw_name]
-        res = subprocess.run(args, capture_output=True, text=True, timeout=60)
-        assert res.returncode == 0, res.stdout + res.stderr
-        self.users = os.path.join(self.dir, "users")
-        self.log = os.path.join(self.dir, "log", "tern.log")
-        self.out = os.path.join(self.top, "master.out")
-        self.sock = os.path.join(self.dir, "queue", "private", "auth")
-        with open(os.path.join(self.dir, "main.cf"), "a") as f:
-            for k, v in dict(FAST, **(main or {})).items():
-                f.write(f"{k} = {v}\n")
-        self.proc = None
+        super().__init__("authd", DOMAIN, users=users)
+        self.users = self.path("users")
+        self.sock = self.path("queue", "private", "auth")
+        self.add_main("".join(f"{k} = {v}\n" for k, v in dict(FAST, **(main or {})).items()))
 
     def start(self):
-        with open(self.out, "ab") as out:
-            self.proc = subprocess.Popen([MASTER, "-c", self.dir, "-f"], stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT)
+        super().start(wait_path=self.sock)
         # Ready means master accepts connections on the socket, not merely
         # that the path exists (bind comes before listen).
-        assert wait_for(lambda: self._connectable() or self.proc.poll() is not None, 15)
-        assert self.proc.poll() is None, self.text(self.out)
+        assert wait_for(self._connectable, 15), self.output()[-2000:]
         return self
 
     def _connectable(self):
@@ -96,30 +61,10 @@ class AuthInst:
         except OSError:
             return False
 
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-
     @staticmethod
     def text(path):
-        try:
-            with open(path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def log_text(self):
-        return self.text(self.log)
-
-    def sanitizer_report(self):
-        text = self.text(self.out) + self.log_text()
-        return [line for line in text.splitlines() if any(m in line for m in SANITIZER_MARKS)]
+        with open(path, errors="replace") as f:
+            return f.read()
 
     def query(self, user, password, addr="192.0.2.1", service="smtp", extra=()):
         """(reply dict, seconds taken)."""
@@ -143,9 +88,6 @@ class AuthInst:
             os.chown(tmp, st.st_uid, st.st_gid)
         os.rename(tmp, self.users)
 
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.top, ignore_errors=True)
 
 
 @pytest.fixture
@@ -160,9 +102,7 @@ def make_inst():
     yield make
     reports = []
     for inst in made:
-        inst.stop()
-        reports += inst.sanitizer_report()
-        inst.cleanup()
+        reports += inst.finish()
     assert not reports, "sanitizer reports:\n" + "\n".join(reports)
 
 
