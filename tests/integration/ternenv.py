@@ -184,18 +184,24 @@ class TernEnv:
         return reports
 
 
-@pytest.fixture
-def tern_env():
-    """Factory: tern_env(name, ...) -> TernEnv (not started); all checked at teardown."""
+def factory(cls, start=True):
+    """The body of an instance fixture (use it with `yield from`): yields
+    make(*args, **kw) -> cls(*args, **kw), started unless start is False;
+    at teardown every instance made is finished, and the test fails if a
+    sanitizer complained in any of them."""
     made = []
 
     def make(*args, **kw):
-        e = TernEnv(*args, **kw)
+        e = cls(*args, **kw)
         made.append(e)
-        return e
+        return e.start() if start else e
 
     yield make
-    reports = []
-    for e in made:
-        reports += e.finish()
+    reports = [r for e in made for r in e.finish()]
     assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+
+
+@pytest.fixture
+def tern_env():
+    """Factory: tern_env(name, ...) -> TernEnv (not started)."""
+    yield from factory(TernEnv, start=False)

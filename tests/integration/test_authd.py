@@ -21,7 +21,7 @@ import time
 import pytest
 
 from conftest import BUILD, SANITIZER_MARKS, ensure_test_user, is_root, wait_for
-from ternenv import TernEnv
+from ternenv import TernEnv, factory
 
 AUTHD = os.path.join(BUILD, "libexec", "authd")
 QUERY = os.path.join(BUILD, "tests", "auth_query")
@@ -92,18 +92,7 @@ class AuthInst(TernEnv):
 
 @pytest.fixture
 def make_inst():
-    made = []
-
-    def make(**kw):
-        inst = AuthInst(**kw)
-        made.append(inst)
-        return inst.start()
-
-    yield make
-    reports = []
-    for inst in made:
-        reports += inst.finish()
-    assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+    yield from factory(AuthInst)
 
 
 def hash_of(password, scheme="SHA512-CRYPT"):

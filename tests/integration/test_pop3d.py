@@ -24,7 +24,7 @@ import time
 import pytest
 
 from conftest import BUILD, ensure_test_user, is_root, wait_for
-from ternenv import TernEnv
+from ternenv import TernEnv, factory
 
 POP3D = os.path.join(BUILD, "libexec", "pop3d")
 DOMAIN = "example.test"
@@ -96,18 +96,7 @@ class Pop3Inst(TernEnv):
 
 @pytest.fixture
 def make_inst():
-    made = []
-
-    def make(**kw):
-        inst = Pop3Inst(**kw)
-        made.append(inst)
-        return inst.start()
-
-    yield make
-    reports = []
-    for inst in made:
-        reports += inst.finish()
-    assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+    yield from factory(Pop3Inst)
 
 
 @pytest.fixture

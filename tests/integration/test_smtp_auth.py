@@ -20,7 +20,7 @@ import time
 import pytest
 
 from conftest import BUILD, wait_for
-from ternenv import TernEnv
+from ternenv import TernEnv, factory
 
 DOMAIN = "example.test"
 PASSWORDS = {"alice": "Secret-1", "bob": "Bob-pass-2"}
@@ -84,18 +84,7 @@ class AuthInst(TernEnv):
 
 @pytest.fixture
 def make_inst():
-    made = []
-
-    def make(edit_master=None):
-        inst = AuthInst(edit_master)
-        made.append(inst)
-        return inst.start()
-
-    yield make
-    reports = []
-    for inst in made:
-        reports += inst.finish()
-    assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+    yield from factory(AuthInst)
 
 
 @pytest.fixture(scope="module")
