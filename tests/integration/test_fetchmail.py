@@ -167,9 +167,7 @@ def inst():
     try:
         yield i.start()
     finally:
-        i.stop()
-        reports = i.sanitizer_report()
-        i.cleanup()
+        reports = i.finish()
         assert not reports, "sanitizer reports:\n" + "\n".join(reports)
 
 

@@ -186,7 +186,7 @@ def domain_of(i):
 
 def inject(env, first, last, errors):
     try:
-        with smtplib.SMTP("127.0.0.1", env.port, timeout=60) as s:
+        with smtplib.SMTP("127.0.0.1", env.smtp_port, timeout=60) as s:
             s.ehlo("client.test")
             for i in range(first, last):
                 rcpt = f"user{i}@{domain_of(i)}"
