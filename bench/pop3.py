@@ -40,6 +40,9 @@ from smtp_e2e import (  # noqa: E402  (bench helpers, shared with the SMTP bench
     ratio,
     read_pidfile,
     run,
+    run_main,
+    teardown,
+    with_load,
 )
 
 SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -697,18 +700,9 @@ def main():
         for srv in servers:
             running.append(srv)
             srv.start()
-        load0 = os.getloadavg()
-        res = bench(servers, args)
-        load1 = os.getloadavg()
-        args.load = "%.1f at start, %.1f at end" % (load0[0], load1[0])
-        args.loads = (load0[0], load1[0])
+        res = with_load(args, bench, servers, args)
     finally:
-        for s in running:
-            s.stop()
-        if args.keep:
-            log("kept " + base)
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        teardown(running, base, args.keep)
     print_table(args, res, cmd)
 
 
@@ -716,8 +710,4 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         client_main(sys.argv[2:])
         sys.exit(0)
-    try:
-        main()
-    except (BenchError, KeyboardInterrupt) as e:
-        log("error: %s" % (e or "interrupted"))
-        sys.exit(1)
+    run_main(main)

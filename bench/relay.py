@@ -21,7 +21,6 @@ import argparse
 import collections
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -437,24 +436,11 @@ def main():
             p = PostfixRelay(base, args.postfix_port, args.sink_port + 1)
             e2e.check_ports([p.port])
             running.append(p)
-        load0 = os.getloadavg()
-        results = bench(running, args)
-        load1 = os.getloadavg()
-        args.load = "%.1f at start, %.1f at end" % (load0[0], load1[0])
-        args.loads = (load0[0], load1[0])
+        results = e2e.with_load(args, bench, running, args)
     finally:
-        for s in running:
-            s.stop()
-        if args.keep:
-            log("kept " + base)
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        e2e.teardown(running, base, args.keep)
     print_table(args, results, cmd)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (BenchError, KeyboardInterrupt) as e:
-        log("error: %s" % (e or "interrupted"))
-        sys.exit(1)
+    e2e.run_main(main)

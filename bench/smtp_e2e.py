@@ -628,6 +628,36 @@ def check_ports(ports):
             raise BenchError("port %d is in use on this machine" % port)
 
 
+def with_load(args, fn, *fargs):
+    """fn(*fargs), with the load average before and after kept in args
+    (args.load for the table's heading, args.loads for the warning)."""
+    load0 = os.getloadavg()
+    result = fn(*fargs)
+    load1 = os.getloadavg()
+    args.load = "%.1f at start, %.1f at end" % (load0[0], load1[0])
+    args.loads = (load0[0], load1[0])
+    return result
+
+
+def teardown(running, base, keep):
+    """Stop every server started, then remove (or keep) the bench directory."""
+    for s in running:
+        s.stop()
+    if keep:
+        log("kept " + base)
+    else:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def run_main(main_fn):
+    """A bench script's entry: a BenchError or Ctrl-C is one line and exit 1."""
+    try:
+        main_fn()
+    except (BenchError, KeyboardInterrupt) as e:
+        log("error: %s" % (e or "interrupted"))
+        sys.exit(1)
+
+
 def main():
     args = parse_args()
     cmd = " ".join([os.path.relpath(sys.argv[0], SRC)] + sys.argv[1:])
@@ -663,24 +693,11 @@ def main():
             p = Postfix(base, args.postfix_port, os.path.join(base, "tern", "mail", DOMAIN, USER))
             check_ports([p.port])
             running.append(p)
-        load0 = os.getloadavg()
-        results = bench_servers(running, args)
-        load1 = os.getloadavg()
-        args.load = "%.1f at start, %.1f at end" % (load0[0], load1[0])
-        args.loads = (load0[0], load1[0])
+        results = with_load(args, bench_servers, running, args)
     finally:
-        for s in running:
-            s.stop()
-        if args.keep:
-            log("kept " + base)
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        teardown(running, base, args.keep)
     print_table(args, results, cmd)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (BenchError, KeyboardInterrupt) as e:
-        log("error: %s" % (e or "interrupted"))
-        sys.exit(1)
+    run_main(main)

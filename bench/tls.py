@@ -19,7 +19,6 @@ import argparse
 import multiprocessing
 import os
 import resource
-import shutil
 import signal
 import socket
 import ssl
@@ -333,24 +332,11 @@ def main():
             p = PostfixTLS(base, args.postfix_port, args.postfix_smtps_port, owner)
             e2e.check_ports([p.port, p.smtps])
             running.append(p)
-        load0 = os.getloadavg()
-        results = bench(running, args)
-        load1 = os.getloadavg()
-        args.load = "%.1f at start, %.1f at end" % (load0[0], load1[0])
-        args.loads = (load0[0], load1[0])
+        results = e2e.with_load(args, bench, running, args)
     finally:
-        for s in running:
-            s.stop()
-        if args.keep:
-            e2e.log("kept " + base)
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        e2e.teardown(running, base, args.keep)
     print_table(args, results, cmd)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (e2e.BenchError, KeyboardInterrupt) as e:
-        e2e.log("error: %s" % (e or "interrupted"))
-        sys.exit(1)
+    e2e.run_main(main)
