@@ -13,6 +13,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "unit_tmp.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -407,10 +409,7 @@ static void test_misuse(void **state)
 static int cleanup_dir(void **state)
 {
     (void)state;
-    char *cmd = xasprintf("rm -rf '%s'", test_dir);
-    int rc = system(cmd);
-    free(cmd);
-    return rc == 0 ? 0 : -1;
+    return unit_rm_rf(test_dir);
 }
 
 int main(void)

@@ -12,6 +12,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "unit_tmp.h"
+
 #include <fcntl.h>
 
 static char tmpdir[64];
@@ -19,17 +21,13 @@ static char tmpdir[64];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/tern-dgroup-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return unit_mkdtemp(tmpdir, sizeof(tmpdir), "dgroup");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-    int r = system(cmd);
-    free(cmd);
-    return r;
+    return unit_rm_rf(tmpdir);
 }
 
 /* The state file's counters: requested, durable. */

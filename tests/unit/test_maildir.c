@@ -12,6 +12,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "unit_tmp.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -22,17 +24,13 @@ static char tmpdir[64];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/tern-maildir-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return unit_mkdtemp(tmpdir, sizeof(tmpdir), "maildir");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-    int r = system(cmd);
-    free(cmd);
-    return r;
+    return unit_rm_rf(tmpdir);
 }
 
 static size_t count_in(const char *md, const char *sub)

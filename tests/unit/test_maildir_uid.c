@@ -12,6 +12,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "unit_tmp.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -23,17 +25,13 @@ static char tmpdir[64];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/tern-uid-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return unit_mkdtemp(tmpdir, sizeof(tmpdir), "uid");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-    int r = system(cmd);
-    free(cmd);
-    return r;
+    return unit_rm_rf(tmpdir);
 }
 
 static void test_parse_format_roundtrip(void **state)

@@ -13,6 +13,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "unit_tmp.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -23,9 +25,7 @@ static char qdir[128], qdir2[128];
 
 static void rm_rf(const char *path)
 {
-    char *cmd = xasprintf("rm -rf '%s'", path);
-    assert_int_equal(system(cmd), 0);
-    free(cmd);
+    assert_int_equal(unit_rm_rf(path), 0);
 }
 
 static int setup(void **state)

@@ -18,6 +18,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "unit_tmp.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -386,10 +388,7 @@ static int cleanup_dir(void **state)
 {
     (void)state;
     resolve_reset();
-    char *cmd = xasprintf("rm -rf '%s'", test_dir);
-    int rc = system(cmd);
-    free(cmd);
-    return rc == 0 ? 0 : -1;
+    return unit_rm_rf(test_dir);
 }
 
 int main(void)

@@ -18,6 +18,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "unit_tmp.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -251,9 +253,7 @@ int main(void)
         cmocka_unit_test(test_misuse_panics),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    char *cmd = xasprintf("rm -rf '%s'", dir);
-    if (system(cmd) != 0)
+    if (unit_rm_rf(dir) != 0)
         rc = 1;
-    free(cmd);
     return rc;
 }

@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "unit_tmp.h"
+
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -508,10 +510,8 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
+    if (unit_rm_rf(tmpdir) != 0)
         fprintf(stderr, "cannot remove %s\n", tmpdir);
-    free(cmd);
     char **all[] = {&rsa_key,   &rsa_cert, &ec_key,    &ec_cert,
                     &rsa_chain, &ec_chain, &other_key, &other_cert};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
