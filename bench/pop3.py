@@ -29,6 +29,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import smtp_e2e as e2e  # noqa: E402
 from smtp_e2e import (  # noqa: E402  (bench helpers, shared with the SMTP bench)
     BenchError,
     check_ports,
@@ -228,26 +229,14 @@ def users(k):
     return ["u%02d@%s" % (i, DOMAIN) for i in range(1, k + 1)]
 
 
-class Tern:
-    name = "tern"
+class Tern(e2e.Tern):
+    daemons = ("master", "pop3d", "authd")
 
     def __init__(self, base, build, port_base, nusers):
-        self.build = os.path.abspath(build)
-        self.dir = os.path.join(base, "tern")
-        self.port_base = port_base
+        super().__init__(base, build, port_base)
         self.port = port_base + 110
         self.tls_port = port_base + 995
-        self.tern = os.path.join(self.build, "bin", "tern")
         self.nusers = nusers
-        self.started = False
-
-    def available(self):
-        libexec = os.path.join(self.build, "libexec")
-        missing = [d for d in ("master", "pop3d", "authd")
-                   if not os.access(os.path.join(libexec, d), os.X_OK)]  # fmt: skip
-        if not os.access(self.tern, os.X_OK):
-            missing.insert(0, "bin/tern")
-        return missing
 
     def setup(self):
         argv = [self.tern, "init", self.dir, "--port-base", str(self.port_base), "--domain", DOMAIN]
@@ -264,21 +253,8 @@ class Tern:
         local, dom = user.split("@")
         return os.path.join(self.dir, "mail", dom, local)
 
-    def start(self):
-        self.started = True
-        run([self.tern, "-c", self.dir, "start"], 30)
+    def wait_ready(self):
         wait_pop3(self.port, 20)
-
-    def stop(self):
-        if self.started:
-            run([self.tern, "-c", self.dir, "stop"], 60, check=False)
-            self.started = False
-
-    def master_pid(self):
-        pid = read_pidfile(os.path.join(self.dir, "queue", "pid", "master.pid"))
-        if pid == 0:
-            raise BenchError("tern master is not running")
-        return pid
 
     def session_pids(self, tree, comm):
         """pop3d processes with a session: a session parent (it has children)

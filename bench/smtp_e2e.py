@@ -329,6 +329,7 @@ def drive(server, n, sessions, size, timeout):
 
 class Tern:
     name = "tern"
+    daemons = ("master", "smtpd", "cleanup", "qmgr", "local")  # what the bench needs built
 
     def __init__(self, base, build, port_base):
         self.build = os.path.abspath(build)
@@ -341,7 +342,7 @@ class Tern:
 
     def available(self):
         libexec = os.path.join(self.build, "libexec")
-        missing = [d for d in ("master", "smtpd", "cleanup", "qmgr", "local")
+        missing = [d for d in self.daemons
                    if not os.access(os.path.join(libexec, d), os.X_OK)]  # fmt: skip
         if not os.access(self.tern, os.X_OK):
             missing.insert(0, "bin/tern")
@@ -354,6 +355,9 @@ class Tern:
     def start(self):
         self.started = True  # stop() is harmless if start failed
         run([self.tern, "-c", self.dir, "start"], 30)
+        self.wait_ready()
+
+    def wait_ready(self):
         wait_smtp(self.port, 20)
 
     def stop(self):
