@@ -170,25 +170,7 @@ class PostfixRelay(e2e.Postfix):
         return []
 
     def main_cf(self):
-        return "\n".join([
-            "# private Postfix instance for tern's bench/relay.py",
-            "compatibility_level = 3.6",
-            "config_directory = " + self.conf,
-            "queue_directory = " + self.queue,
-            "data_directory = " + self.data,
-            "mail_owner = postfix",
-            "setgid_group = postdrop",
-            "myhostname = postfix-bench.localdomain",
-            "mydomain = localdomain",
-            "mydestination = localhost",
-            "inet_interfaces = 127.0.0.1",
-            "inet_protocols = ipv4",
-            "mynetworks = 127.0.0.0/8",
-            "alias_maps =",
-            "alias_database =",
-            "biff = no",
-            "maillog_file = " + os.path.join(self.logdir, "maillog"),
-            "maillog_file_prefixes = " + self.dir,
+        return "\n".join(self.base_cf("relay.py") + [
             "relayhost = [127.0.0.1]:%d" % self.sink.port,
             "",
         ])  # fmt: skip

@@ -419,9 +419,10 @@ class Postfix:
         self.maildir_new = os.path.join(self.mail, DOMAIN, USER, "new")
         self.started = False
 
-    def main_cf(self):
-        return "\n".join([
-            "# private Postfix instance for tern's bench/smtp_e2e.py",
+    def base_cf(self, script):
+        """The main.cf lines every bench's private Postfix shares."""
+        return [
+            "# private Postfix instance for tern's bench/" + script,
             "compatibility_level = 3.6",
             "config_directory = " + self.conf,
             "queue_directory = " + self.queue,
@@ -439,6 +440,10 @@ class Postfix:
             "biff = no",
             "maillog_file = " + os.path.join(self.logdir, "maillog"),
             "maillog_file_prefixes = " + self.dir,
+        ]  # fmt: skip
+
+    def main_cf(self):
+        return "\n".join(self.base_cf("smtp_e2e.py") + [
             "virtual_mailbox_domains = " + DOMAIN,
             "virtual_mailbox_base = " + self.mail,
             "virtual_mailbox_maps = texthash:" + os.path.join(self.conf, "vmailbox"),
