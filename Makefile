@@ -10,6 +10,8 @@
 # Programs are found by convention, so adding one needs no edit here:
 #   lib/*.c               -> $(BUILD)/lib/libtern.a
 #   DAEMON/*.c            -> $(BUILD)/libexec/DAEMON      (for DAEMON in DAEMONS)
+#   DAEMON/login/*.c      -> $(BUILD)/libexec/DAEMON-login (its pre-login program,
+#                            lib/login.h); both also link DAEMON/common/*.c
 #   tools/NAME/*.c        -> $(BUILD)/bin/NAME
 #   tests/unit/test_*.c   -> $(BUILD)/tests/test_*        (cmocka)
 #   tests/progs/NAME.c    -> $(BUILD)/tests/NAME          (helpers for tests)
@@ -60,7 +62,9 @@ LIB_SRCS := $(wildcard lib/*.c)
 LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 LIBTERN := $(BUILD)/lib/libtern.a
 
-DAEMON_BINS := $(addprefix $(BUILD)/libexec/,$(DAEMONS))
+LOGIN_DAEMONS := $(foreach d,$(DAEMONS),$(if $(wildcard $(d)/login/*.c),$(d)))
+DAEMON_BINS := $(addprefix $(BUILD)/libexec/,$(DAEMONS)) \
+               $(patsubst %,$(BUILD)/libexec/%-login,$(LOGIN_DAEMONS))
 TOOL_BINS := $(addprefix $(BUILD)/bin/,$(TOOLS))
 
 .PHONY: all run check check-build unit integration fuzz install clean distclean format
@@ -78,11 +82,20 @@ $(LIBTERN): $(LIB_OBJS)
 	ar rcs $@ $^
 
 define daemon_rule
-$(BUILD)/libexec/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)/*.c)) $(LIBTERN)
+$(BUILD)/libexec/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)/*.c $(1)/common/*.c)) $(LIBTERN)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS)
 endef
 $(foreach d,$(DAEMONS),$(eval $(call daemon_rule,$(d))))
+
+# The pre-login program talks TLS; the daemon that starts it need not link
+# OpenSSL at all (--as-needed drops what its objects do not call).
+define login_rule
+$(BUILD)/libexec/$(1)-login: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)/login/*.c $(1)/common/*.c)) $(LIBTERN)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS)
+endef
+$(foreach d,$(LOGIN_DAEMONS),$(eval $(call login_rule,$(d))))
 
 define tool_rule
 $(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/$(1)/*.c)) $(LIBTERN)

@@ -258,8 +258,8 @@ class Tern(e2e.Tern):
 
     def session_pids(self, tree, comm):
         """pop3d processes with a session: a session parent (it has children)
-        and its login and mail processes."""
-        pop = {p for p in tree if comm.get(p) == "pop3d"}
+        and its login (pop3d-login) and mail processes."""
+        pop = {p for p in tree if comm.get(p) in ("pop3d", "pop3d-login")}
         kids = {p for p in pop if ppid_of(p) in pop}
         return kids | {ppid_of(p) for p in kids}
 

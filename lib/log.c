@@ -65,6 +65,21 @@ int log_open(const char *syslog_name, const char *file)
     return 0;
 }
 
+void log_open_fd(const char *syslog_name, int fd)
+{
+    if (syslog_name != NULL && *syslog_name != '\0')
+        snprintf(log_name, sizeof(log_name), "%s", syslog_name);
+    log_make_ident();
+    if (log_fd > 2 && log_fd != fd)
+        close(log_fd);
+    log_fd = fd;
+}
+
+int log_file_fd(void)
+{
+    return log_fd;
+}
+
 void log_also_stderr(bool on)
 {
     log_stderr_copy = on;

@@ -24,6 +24,13 @@ void log_init(const char *progname);
  * stays where it was).
  */
 int log_open(const char *syslog_name, const char *file);
+/*
+ * Log to a descriptor a parent opened (a program run as mail_owner may
+ * not open the log file itself); log_file_fd() is this process's log
+ * file descriptor, -1 when it logs to syslog.
+ */
+void log_open_fd(const char *syslog_name, int fd);
+int log_file_fd(void);
 const char *log_progname(void);
 /* Send a copy of every line to stderr as well (tools run by a person). */
 void log_also_stderr(bool on);

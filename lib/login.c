@@ -1,10 +1,11 @@
 /*
- * login.c - the pre-login / post-login process split (see login.h).
+ * login.c - the session parent and the mail process of the login split
+ * (login.h); the login program's side is login_proc.c.  Nothing here
+ * uses OpenSSL: the DAEMON program does not link it.
  */
 #include "login.h"
 
 #include "attr.h"
-#include "auth_client.h"
 #include "config.h"
 #include "log.h"
 #include "mem.h"
@@ -18,9 +19,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <signal.h>
-#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -34,9 +33,12 @@
 #endif
 #endif
 
-#define LOGIN_PROXY_BUF 65536
 #define LOGIN_MODE_PROXY 'P'   /* the login process stays, copying bytes */
 #define LOGIN_MODE_HANDOFF 'H' /* the client socket is attached */
+#define LOGIN_FD_SCRATCH 10    /* descriptors are moved above this before exec */
+
+/* The key and certificate texts for the login program (sealed memory files). */
+static int login_tls_fds[2] = {-1, -1};
 
 static bool login_is_root(void)
 {
@@ -65,25 +67,9 @@ bool login_addr_loopback(const char *addr)
     return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
 }
 
-static void login_peer(int fd, struct login_conn *lc)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    lc->client_addr[0] = '\0';
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
-        return;
-    if (ss.ss_family == AF_INET)
-        (void)inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, lc->client_addr,
-                        sizeof(lc->client_addr));
-    else if (ss.ss_family == AF_INET6)
-        (void)inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, lc->client_addr,
-                        sizeof(lc->client_addr));
-    lc->loopback = ss.ss_family == AF_UNIX || login_addr_loopback(lc->client_addr);
-}
-
 /* ---- finding the mailbox --------------------------------------------------- */
 
-static bool login_path_safe(const char *p)
+bool login_path_safe(const char *p)
 {
     for (const char *s = p; *s; s++)
         if (s[0] == '.' && s[1] == '.' && (s == p || s[-1] == '/') && (s[2] == '/' || !s[2]))
@@ -176,52 +162,13 @@ int login_mailbox(const char *user, long uid, long gid, const char *home, struct
     return 0;
 }
 
-int login_authenticate(struct login_conn *lc, const char *service, const char *user,
-                       const char *password, char **reason_r)
-{
-    struct auth_request req = {
-        .service = service,
-        .user = user,
-        .password = password,
-        .client_addr = lc->client_addr,
-        .tls = tls_active(lc->client),
-        /*
-         * authd is one process hashing every password (yescrypt: ~0.1 s of
-         * CPU on a slow machine); a burst of logins queues there.  Wait as
-         * long as the session would wait for the client, not less than the
-         * library's default.
-         */
-        .timeout_ms = stream_get_timeout_ms(lc->client) > AUTH_CLIENT_TIMEOUT_MS
-                          ? stream_get_timeout_ms(lc->client)
-                          : AUTH_CLIENT_TIMEOUT_MS,
-    };
-    struct auth_result res;
-    char *err = NULL;
-    if (auth_client_verify(&req, &res, &err) < 0) {
-        msg_warn("authentication service unavailable: %s", err);
-        free(err);
-        *reason_r = xstrdup("authentication service unavailable");
-        return AUTH_TEMPFAIL;
-    }
-    int status = (int)res.status;
-    if (res.status == AUTH_OK) {
-        if (login_mailbox(res.user, res.uid, res.gid, res.home, &lc->user, &err) < 0) {
-            msg_warn("login of %s: %s", res.user, err);
-            free(err);
-            *reason_r = xstrdup("mailbox not available");
-            status = AUTH_TEMPFAIL;
-        } else
-            lc->logged_in = true;
-    } else
-        *reason_r = xstrdup(res.reason != NULL ? res.reason : "authentication failed");
-    auth_result_clear(&res);
-    return status;
-}
-
 /* ---- processes ------------------------------------------------------------- */
 
-/* Children give up master's descriptors (status pipe, listeners). */
-static void login_close_inherited(void)
+/*
+ * Children give up master's descriptors (status pipe, listeners) and the
+ * TLS texts (the login program gets its own copies as LOGIN_FD_TLS_*).
+ */
+static void login_close_master_fds(void)
 {
     const char *n = getenv(SERVER_ENV_NLISTEN);
     int nl = n != NULL ? atoi(n) : 0;
@@ -229,91 +176,119 @@ static void login_close_inherited(void)
         (void)close(SERVER_STATUS_FD);
     for (int i = 0; i < nl && i < SERVER_MAX_LISTEN; i++)
         (void)close(SERVER_LISTEN_FD + i);
-    (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
-static void login_dumpable(void)
+static void login_close_inherited(void)
 {
-#ifdef LOGIN_SANITIZED
-    (void)prctl(PR_SET_DUMPABLE, 1); /* LeakSanitizer after a set*id */
-#endif
-}
-
-static int login_write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* After login: copy between the client and the mail process until either ends. */
-static void login_proxy(stream_t *client, int fd)
-{
-    char *buf = xmalloc(LOGIN_PROXY_BUF);
-    for (;;) {
-        struct pollfd p[2] = {{.fd = stream_fd(client), .events = POLLIN},
-                              {.fd = fd, .events = POLLIN}};
-        if (stream_buffered(client) == 0 && poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t n = read(fd, buf, LOGIN_PROXY_BUF);
-            if (n <= 0 && !(n < 0 && errno == EINTR))
-                break;
-            if (n > 0 && (stream_write(client, buf, (size_t)n) != STREAM_OK ||
-                          stream_flush(client) != STREAM_OK))
-                break;
-        }
-        if (stream_buffered(client) > 0 || (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-            ssize_t n = stream_read(client, buf, LOGIN_PROXY_BUF);
-            if (n <= 0 || login_write_all(fd, buf, (size_t)n) < 0)
-                break;
-        }
-    }
-    (void)stream_flush(client);
-    free(buf);
+    login_close_master_fds();
+    for (int i = 0; i < 2; i++)
+        if (login_tls_fds[i] >= 0)
+            (void)close(login_tls_fds[i]);
 }
 
 /*
- * The first byte on the control socket says how the session goes on: 'H'
- * with the client socket attached (SCM_RIGHTS) when the connection is
- * plaintext and nothing the client sent is waiting unread in our buffer,
- * so the mail process can talk to the client directly and this process
- * ends; 'P' otherwise (TLS state cannot move to another process), and
- * this process stays as the proxy.
+ * After the ids changed (a change of ids clears the parent-death signal,
+ * so it is set here, not before): die with the session parent; let
+ * LeakSanitizer attach (ptrace) in a sanitizer build.
  */
-static int login_send_mode(int ctl, int client_fd)
+static void login_after_drop(void)
 {
-    char mode = client_fd >= 0 ? LOGIN_MODE_HANDOFF : LOGIN_MODE_PROXY;
-    struct iovec iov = {.iov_base = &mode, .iov_len = 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (client_fd >= 0) {
-        memset(&u, 0, sizeof(u));
-        mh.msg_control = u.buf;
-        mh.msg_controllen = sizeof(u.buf);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &client_fd, sizeof(int));
+    (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+#ifdef LOGIN_SANITIZED
+    (void)prctl(PR_SET_DUMPABLE, 1);
+#endif
+}
+
+/*
+ * Put the login program's descriptors in place: each src[i] (or nothing,
+ * when -1) becomes LOGIN_FD_CLIENT + i, without close-on-exec.  All are
+ * first copied above LOGIN_FD_SCRATCH so that no source is overwritten
+ * before it has been copied.
+ */
+static int login_place_fds(const int *src, int n)
+{
+    int tmp[8];
+    if (n > (int)N_ELEMENTS(tmp))
+        return -1;
+    for (int i = 0; i < n; i++) {
+        tmp[i] = src[i] >= 0 ? fcntl(src[i], F_DUPFD_CLOEXEC, LOGIN_FD_SCRATCH) : -1;
+        if (src[i] >= 0 && tmp[i] < 0)
+            return -1;
     }
-    ssize_t n;
-    while ((n = sendmsg(ctl, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-        ;
-    return n == 1 ? 0 : -1;
+    for (int i = 0; i < n; i++) {
+        int to = LOGIN_FD_CLIENT + i;
+        if (tmp[i] < 0)
+            (void)close(to);
+        else if (dup2(tmp[i], to) < 0)
+            return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (tmp[i] >= 0)
+            (void)close(tmp[i]);
+    return 0;
+}
+
+/* A forked child becomes the login program (as mail_owner); never returns. */
+static void login_exec(const struct login_settings *set, int client_fd, int ctl_fd, int proxy_fd,
+                       bool check)
+{
+    char *err = NULL;
+    int log_fd = log_file_fd() > 2 ? log_file_fd() : -1;
+    int fds[] = {client_fd, ctl_fd, proxy_fd, login_tls_fds[0], login_tls_fds[1], log_fd};
+    login_close_master_fds(); /* first: they have the numbers the program's fds get */
+    if (login_place_fds(fds, (int)N_ELEMENTS(fds)) < 0) {
+        msg_warn("cannot pass descriptors to %s: %s", set->program, strerror(errno));
+        _exit(1);
+    }
+    if (login_is_root() && priv_drop(cfg_str("mail_owner"), NULL, &err) < 0) {
+        msg_warn("%s", err);
+        _exit(1);
+    }
+    (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (check && setenv(LOGIN_ENV_CHECK, "1", 1) < 0)
+        _exit(1);
+    char *path = xasprintf("%s/%s", cfg_str("daemon_directory"), set->program);
+    char **argv = server_argv();
+    argv[0] = path;
+    execv(path, argv);
+    msg_warn("cannot execute %s: %s", path, strerror(errno));
+    _exit(1);
+}
+
+/* The start-up check: can the login program build its context from the texts? */
+static int login_tls_check(const struct login_settings *set, char **error_r)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return error_set(error_r, "fork: %s", strerror(errno));
+    if (pid == 0)
+        login_exec(set, -1, -1, -1, true);
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return error_set(error_r, "waitpid: %s", strerror(errno));
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return 0;
+    return error_set(error_r, "%s cannot build a TLS context from %s (its log says why)",
+                     set->program, cfg_str("daemon_directory"));
+}
+
+int login_tls_load(const struct login_settings *set, const char *cert_file, const char *key_file,
+                   char **error_r)
+{
+    struct tls_pem_pair pem;
+    if (tls_pem_pair_read(&pem, cert_file, key_file, error_r) < 0)
+        return -1;
+    int rc = tls_pem_pair_to_fds(&pem, &login_tls_fds[0], &login_tls_fds[1], error_r);
+    tls_pem_pair_wipe(&pem);
+    if (rc == 0 && login_tls_check(set, error_r) < 0) {
+        for (int i = 0; i < 2; i++) {
+            (void)close(login_tls_fds[i]);
+            login_tls_fds[i] = -1;
+        }
+        rc = -1;
+    }
+    return rc;
 }
 
 /* The parent's side: the mode byte and, for 'H', a socket (else *fd_r is -1). */
@@ -348,48 +323,6 @@ static int login_recv_mode(int ctl, char *mode_r, int *fd_r)
         return -1;
     }
     return 0;
-}
-
-static int login_send_user(int fd, const struct login_user *u, const char *addr)
-{
-    stream_t *s = stream_open_fd(fd, 0);
-    attr_put_str(s, "client_addr", addr);
-    attr_put_str(s, "user", u->user);
-    attr_put_int(s, "uid", u->uid);
-    attr_put_int(s, "gid", u->gid);
-    attr_put_str(s, "maildir", u->maildir);
-    attr_end(s);
-    int rc = stream_flush(s) == STREAM_OK ? 0 : -1;
-    stream_close(&s);
-    return rc;
-}
-
-/* The login process: never returns. */
-static void login_child(stream_t *client, int ctl, int sp, const struct login_settings *set)
-{
-    char *err = NULL;
-    login_close_inherited();
-    if (login_is_root()) {
-        if (priv_drop(cfg_str("mail_owner"), NULL, &err) < 0)
-            msg_fatal("%s", err);
-        login_dumpable();
-    }
-    struct login_conn lc = {.client = client, .user = {.uid = -1, .gid = -1}};
-    login_peer(stream_fd(client), &lc);
-    int rc = set->prelogin(&lc, set->ctx);
-    if (rc == 0 && lc.logged_in) {
-        bool handoff = !tls_active(client) && stream_buffered(client) == 0 &&
-                       stream_flush(client) == STREAM_OK;
-        if (login_send_mode(ctl, handoff ? stream_fd(client) : -1) == 0 &&
-            login_send_user(ctl, &lc.user, lc.client_addr) == 0 && !handoff) {
-            (void)close(ctl);
-            login_proxy(client, sp);
-        }
-    }
-    (void)stream_flush(client);
-    login_user_clear(&lc.user);
-    stream_close(&client);
-    exit(0);
 }
 
 /* The parent's check of the login process's record. */
@@ -431,11 +364,9 @@ static void login_mail(int sp, const struct login_user *u, const char *addr,
 {
     char *err = NULL;
     login_close_inherited();
-    if (login_is_root()) {
-        if (priv_drop_ids((uid_t)u->uid, (gid_t)u->gid, &err) < 0)
-            msg_fatal("%s", err);
-        login_dumpable();
-    }
+    if (login_is_root() && priv_drop_ids((uid_t)u->uid, (gid_t)u->gid, &err) < 0)
+        msg_fatal("%s", err);
+    login_after_drop();
     stream_t *s = stream_open_fd(sp, STREAM_OWN_FD);
     set->postlogin(s, u, addr, set->ctx);
     (void)stream_flush(s);
@@ -492,23 +423,27 @@ void login_session(stream_t *client, const struct login_settings *set)
 {
     int ctl[2], sp[2];
     login_nodelay(stream_fd(client));
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0 ||
-        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0) {
         msg_warn("socketpair: %s", strerror(errno));
         return;
     }
-    pid_t lpid = fork();
-    if (lpid < 0) {
-        msg_warn("fork: %s", strerror(errno));
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+        msg_warn("socketpair: %s", strerror(errno));
+        (void)close(ctl[0]);
+        (void)close(ctl[1]);
         return;
     }
-    if (lpid == 0) {
-        (void)close(ctl[0]);
-        (void)close(sp[1]);
-        login_child(client, ctl[1], sp[0], set);
-    }
+    pid_t lpid = fork();
+    if (lpid == 0)
+        login_exec(set, stream_fd(client), ctl[1], sp[0], false);
     (void)close(ctl[1]);
     (void)close(sp[0]);
+    if (lpid < 0) {
+        msg_warn("fork: %s", strerror(errno));
+        (void)close(ctl[0]);
+        (void)close(sp[1]);
+        return;
+    }
     login_forget_client(client);
     struct login_user u = {.uid = -1, .gid = -1};
     char addr[LOGIN_ADDR_MAX] = "";

@@ -1,38 +1,56 @@
 /*
  * login.h - the pre-login / post-login split shared by pop3d and imapd.
  *
- * A mail access daemon's service() hook is one call, login_session(),
- * with two hooks of its own: the pre-login dialogue (greeting, CAPA,
- * STLS, USER/PASS, AUTH) and the authenticated session.  login.c runs
- * them in separate processes with different privileges:
+ * A mail access daemon is two programs: DAEMON (pop3d), which master
+ * starts, and DAEMON-login (pop3d-login), its pre-login program.  A
+ * session runs in three processes with different privileges:
  *
- *   session parent   the process master started (root when master is
- *                    root and the master.cf unpriv field is n).  It
- *                    never reads a byte from the network.  It forks the
- *                    login process, then waits on a pipe for one small
- *                    attribute record "user, uid, gid, maildir" from it,
- *                    checks it (uid and gid not 0, an absolute path
- *                    without "..", a passed descriptor is a socket) and
- *                    forks the mail process with those ids, giving it
- *                    the client socket or the proxy's socketpair.  Then it waits for both children
- * and returns. login process    drops to mail_owner at once, then runs the pre-login hook: the
- * whole dialogue with the untrusted client, TLS (STLS/STARTTLS or implicit TLS; the TLS keys are
- * loaded by the parent before the fork), and the authd request.  After a successful login it sends
- * the record to the parent. On a plaintext connection with no client bytes read ahead (no pipelined
- * commands after the login command) it attaches the client socket (SCM_RIGHTS) and ends: the mail
- * process then talks to the client directly, with no extra hop.  Otherwise it becomes a proxy: it
- * keeps the TLS (or plain) connection and copies bytes between it and one end of a socketpair, as
- * Dovecot's login processes do (TLS state cannot be handed to another process). mail process forked
- * by the parent, drops to the mailbox owner's uid/gid (the virtual uid for virtual mailboxes), and
- * runs the post-login hook on the client socket or the proxy's socketpair: a plaintext stream.  It
- * sends the reply to the login command itself, so that it can refuse with "mailbox in use" or a
- * temporary error.
+ *   session parent   the DAEMON process master started (root when master
+ *                    is root and the master.cf unpriv field is n).  It
+ *                    never reads a byte from the network and does not
+ *                    link OpenSSL.  For each client it forks a child that
+ *                    drops to mail_owner and executes DAEMON-login, then
+ *                    waits on a socket for one small record from it,
+ *                    checks it, and forks the mail process.
+ *   login process    DAEMON-login, as mail_owner: the whole dialogue with
+ *                    the untrusted client before login (greeting, CAPA,
+ *                    STLS/STARTTLS or implicit TLS, USER/PASS, AUTH) and
+ *                    the authd request.  The TLS key and certificate
+ *                    reach it as two sealed memory files the parent read
+ *                    as root at start-up.  After a successful login it
+ *                    sends the parent the record.  On a plaintext
+ *                    connection with no client bytes read ahead it
+ *                    attaches the client socket (SCM_RIGHTS) and ends, so
+ *                    the mail process talks to the client directly;
+ *                    otherwise it stays as a proxy between the (TLS)
+ *                    connection and a socketpair to the mail process, as
+ *                    Dovecot's login processes do (TLS state cannot move
+ *                    to another process).
+ *   mail process     forked by the parent (no exec: it shares the
+ *                    parent's pages), drops to the mailbox owner's
+ *                    uid/gid (the virtual uid for virtual mailboxes) and
+ *                    runs the post-login hook on the client socket or the
+ *                    proxy's socketpair: a plaintext stream.  It sends the
+ *                    reply to the login command itself, so that it can
+ *                    refuse with "mailbox in use" or a temporary error.
+ *
+ * Only the login process maps OpenSSL; the two processes that live for
+ * the whole of a plaintext session (parent and mail process) are small
+ * and share most of their pages.
+ *
+ * Parent -> login program hand-off (numbers fixed, LOGIN_FD_*): the
+ * client socket, the control socket (record back to the parent), the
+ * proxy end of the socketpair, when TLS is configured the certificate
+ * and key texts, and the log file the parent opened as root; the same -c/-o options as the DAEMON
+ * process (so master.cf -o overrides apply to both).  TERN_LOGIN_CHECK=1
+ * in the environment: only build the TLS context and exit 0 or 1 (the
+ * parent's start-up check).
  *
  * The mailbox: authd's home when it has one (home/$home_mailbox), else
  * $virtual_mailbox_base/ plus the $virtual_mailbox_maps value of the
  * user (then of @domain), with $virtual_uid_maps / $virtual_gid_maps
  * when authd has no uid/gid.  In a non-root instance (master not root)
- * no ids change: all three processes run as the invoking user.
+ * no ids change: all processes run as the invoking user.
  *
  * Trust: a login process taken over by its client could send the parent
  * any user's name and ids; the parent refuses root and malformed
@@ -48,28 +66,26 @@
 
 #define LOGIN_ADDR_MAX 64
 
+/* The login program's descriptors. */
+#define LOGIN_FD_CLIENT 3
+#define LOGIN_FD_CTL 4
+#define LOGIN_FD_PROXY 5
+#define LOGIN_FD_TLS_CERT 6
+#define LOGIN_FD_TLS_KEY 7
+#define LOGIN_FD_LOG 8 /* the log file, when main.cf names one */
+#define LOGIN_ENV_CHECK "TERN_LOGIN_CHECK"
+
 struct login_user {
     char *user;    /* canonical name from authd */
     long uid, gid; /* mailbox owner */
     char *maildir; /* absolute path of the Maildir (no trailing '/') */
 };
 
-struct login_conn {
-    stream_t *client;                 /* TLS may be started on it */
-    char client_addr[LOGIN_ADDR_MAX]; /* "" for a non-IP peer */
-    bool loopback;                    /* from 127.0.0.0/8 or ::1 */
-    bool logged_in;                   /* login_authenticate succeeded */
-    struct login_user user;           /* valid when logged_in */
-};
+/* ---- the DAEMON program: session parent and mail process (login.c) ------ */
 
 struct login_settings {
     const char *service; /* "pop3", "imap": for authd and the logs */
-    /*
-     * Pre-login dialogue, in the login process (mail_owner).  Return 0
-     * after login_authenticate() succeeded (without sending the final
-     * reply to the login command), -1 to end the session.
-     */
-    int (*prelogin)(struct login_conn *lc, void *ctx);
+    const char *program; /* the pre-login program in daemon_directory */
     /*
      * The session, in the mail process (the mailbox owner), on a
      * plaintext stream; it sends the reply to the login command first.
@@ -79,8 +95,60 @@ struct login_settings {
     void *ctx;
 };
 
+/*
+ * In pre_jail_init (as root: key files may be readable by root only):
+ * read the key and certificate for the login program, and check that it
+ * can build its TLS context from them (one run of the program as
+ * mail_owner).  0, or -1 with *error_r: then the login program gets no
+ * TLS (no STLS; wrapper-mode sessions are closed).
+ */
+int login_tls_load(const struct login_settings *set, const char *cert_file, const char *key_file,
+                   char **error_r);
+
 /* Run one client session through the three processes (see above). */
 void login_session(stream_t *client, const struct login_settings *set);
+
+/* Find the mailbox of an authenticated user (see above). 0 or -1. */
+int login_mailbox(const char *user, long uid, long gid, const char *home, struct login_user *u,
+                  char **error_r);
+void login_user_clear(struct login_user *u);
+/* Whether a Maildir path is safe to use: not empty, no ".." component. */
+bool login_path_safe(const char *path);
+
+/* Whether address text is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x). */
+bool login_addr_loopback(const char *addr);
+
+/* ---- the DAEMON-login program (login_proc.c) ---------------------------- */
+
+struct login_conn {
+    stream_t *client;                 /* TLS may be started on it */
+    char client_addr[LOGIN_ADDR_MAX]; /* "" for a non-IP peer */
+    bool loopback;                    /* from 127.0.0.0/8 or ::1 */
+    bool logged_in;                   /* login_authenticate succeeded */
+    struct login_user user;           /* valid when logged_in */
+};
+
+struct login_program {
+    const char *name;    /* "pop3d-login": for the logs */
+    const char *service; /* "pop3" */
+    /* main.cf parameter names: "pop3d_tls_cert_file", "pop3d_tls_key_file", "pop3d_tls_protocols"
+     */
+    const char *cert_param, *key_param, *protocols_param;
+    void (*init)(void *ctx); /* settings from main.cf */
+    /*
+     * Pre-login dialogue.  Return 0 after login_authenticate() succeeded
+     * (without sending the final reply to the login command), -1 to end
+     * the session.
+     */
+    int (*prelogin)(struct login_conn *lc, void *ctx);
+    void *ctx;
+};
+
+/* The login program's main(); never returns. */
+void login_main(int argc, char **argv, const struct login_program *p) TERN_NORETURN;
+
+/* The TLS server context the parent handed over; NULL without TLS. */
+struct tls_server *login_tls(void);
 
 /*
  * Ask authd about user/password, and on success find the mailbox and
@@ -90,13 +158,5 @@ void login_session(stream_t *client, const struct login_settings *set);
  */
 int login_authenticate(struct login_conn *lc, const char *service, const char *user,
                        const char *password, char **reason_r);
-
-/* Find the mailbox of an authenticated user (see above). 0 or -1. */
-int login_mailbox(const char *user, long uid, long gid, const char *home, struct login_user *u,
-                  char **error_r);
-void login_user_clear(struct login_user *u);
-
-/* Whether address text is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x). */
-bool login_addr_loopback(const char *addr);
 
 #endif

@@ -50,6 +50,7 @@ static struct {
     int64_t last_active; /* ms of the last client activity */
     int64_t next_wakeup; /* ms, 0 = none */
     bool master_gone;
+    char **argv; /* the whole command line */
     char **args;
     int nargs;
     struct server_client *clients; /* SERVER_MULTI */
@@ -61,6 +62,11 @@ char **server_args(int *argc_r)
 {
     *argc_r = srv.nargs;
     return srv.args;
+}
+
+char **server_argv(void)
+{
+    return srv.argv;
 }
 
 /* ---- start-up ------------------------------------------------------- */
@@ -487,10 +493,28 @@ static void server_check_settings(const struct server_settings *s)
         msg_panic("server_main: %s: SERVER_TRIGGER needs a trigger callback", s->name);
 }
 
+void server_helper_init(int argc, char **argv, const char *name, int log_fd)
+{
+    static struct server_settings hs;
+    hs.name = name;
+    srv.s = &hs;
+    srv.argv = argv;
+    log_init(name);
+    log_also_stderr(true); /* until logging is configured */
+    signal(SIGPIPE, SIG_IGN);
+    server_config(argc, argv);
+    if (log_fd >= 0 && *cfg_str("maillog_file") != '\0') {
+        log_open_fd(cfg_str("syslog_name"), log_fd);
+        log_also_stderr(false);
+    } else
+        server_log_open();
+}
+
 int server_main(int argc, char **argv, const struct server_settings *s)
 {
     server_check_settings(s);
     srv.s = s;
+    srv.argv = argv;
     log_init(s->name);
     log_also_stderr(true); /* until logging is configured */
     signal(SIGPIPE, SIG_IGN);

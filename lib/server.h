@@ -127,6 +127,15 @@ int server_main(int argc, char **argv, const struct server_settings *s);
 
 /* The non-option arguments from master.cf (valid during server_main). */
 char **server_args(int *argc_r);
+/* The whole command line (NULL-terminated), to start a helper program with the same options. */
+char **server_argv(void);
+/*
+ * For a program a daemon starts (not master), such as a pre-login program
+ * (login.h): the same options (-c, -o, -v), main.cf, logging as tern/NAME.
+ * No descriptors from master, no privilege change.  log_fd >= 0: the log
+ * file the parent opened (when main.cf names a file), else -1.
+ */
+void server_helper_init(int argc, char **argv, const char *name, int log_fd);
 
 /*
  * For a daemon that runs a loop of its own inside one of its callbacks

@@ -89,6 +89,9 @@ struct tls_server_settings {
     int ticket_lifetime;                 /* seconds; 0 turns resumption off */
     int loglevel;                        /* 2+: log handshake steps */
     bool lazy;                           /* build the OpenSSL context on first use */
+    /* Or the key and certificate texts already read (copied here); used
+     * when neither chain_files nor cert_file is set. */
+    const struct tls_pem_pair *pem;
 };
 
 /*
@@ -200,6 +203,17 @@ int tls_pem_pair_read(struct tls_pem_pair *p, const char *cert_file, const char 
 /* Overwrite the bytes, then free (safe to call twice). */
 void tls_pem_pair_wipe(struct tls_pem_pair *p);
 void tls_pem_text_wipe(struct tls_pem_text *t);
+/* A deep copy (wipe both). */
+void tls_pem_pair_copy(struct tls_pem_pair *dst, const struct tls_pem_pair *src);
+/*
+ * Hand the texts to a program this process starts: two sealed memory
+ * files (close-on-exec; dup2 them to the descriptors the program expects),
+ * and read them there (pread: the file offset is shared).  No OpenSSL.
+ */
+int tls_pem_pair_to_fds(const struct tls_pem_pair *p, int *cert_fd_r, int *key_fd_r,
+                        char **error_r);
+int tls_pem_pair_from_fds(struct tls_pem_pair *p, const char *cert_file, const char *key_file,
+                          int cert_fd, int key_fd, char **error_r);
 /* tls_ctx_load_pair from the texts. */
 int tls_ctx_load_pem(struct ssl_ctx_st *ctx, const struct tls_pem_pair *p, char **error_r);
 /* Handshake ssl on the stream's fd and install the layer (takes ssl). */

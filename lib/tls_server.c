@@ -54,8 +54,14 @@ static int tls_server_read_keys(tls_server_t *srv, const struct tls_server_setti
     if (set->chain_files != NULL)
         while (set->chain_files[n] != NULL)
             n++;
-    if (n == 0 && (set->cert_file == NULL || *set->cert_file == '\0'))
-        return error_set(error_r, "no server certificate configured");
+    if (n == 0 && (set->cert_file == NULL || *set->cert_file == '\0')) {
+        if (set->pem == NULL)
+            return error_set(error_r, "no server certificate configured");
+        srv->pems = xcalloc(1, sizeof(*srv->pems));
+        tls_pem_pair_copy(&srv->pems[0], set->pem);
+        srv->npems = 1;
+        return 0;
+    }
     srv->pems = xcalloc(n > 0 ? n : 1, sizeof(*srv->pems));
     for (size_t i = 0; i < (n > 0 ? n : 1); i++) {
         const char *cert = n > 0 ? set->chain_files[i] : set->cert_file;

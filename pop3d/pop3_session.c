@@ -28,21 +28,6 @@ struct pop3_sess {
     str_t *out; /* one answer (or POP3_READ_CHUNK of it) in wire form */
 };
 
-void pop3_capa(stream_t *s, bool authorization, bool stls, bool user_sasl)
-{
-    str_t *l = str_new(256);
-    str_appendz(l, "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
-                   "AUTH-RESP-CODE\r\nPIPELINING\r\n");
-    if (authorization && user_sasl)
-        str_appendz(l, "USER\r\nSASL PLAIN LOGIN\r\n");
-    if (authorization && stls)
-        str_appendz(l, "STLS\r\n");
-    str_appendz(l, "IMPLEMENTATION tern\r\n.\r\n");
-    (void)stream_write(s, str_c(l), str_len(l));
-    (void)stream_flush(s);
-    str_free(&l);
-}
-
 static void pop3_error(struct pop3_sess *ps, const char *text)
 {
     pop3_reply(ps->s, "-ERR %s", text);
@@ -281,7 +266,6 @@ void pop3_postlogin(stream_t *client, const struct login_user *user, const char 
     (void)ctx;
     struct pop3_sess ps = {.s = client, .user = user};
     char *err = NULL;
-    pop3_tls_forget();
     stream_set_timeout(client, pop3_cfg.timeout);
     int rc = pop3_mbox_open(user->maildir, &ps.mb, &err);
     if (rc == POP3_MBOX_INUSE) {

@@ -1,12 +1,14 @@
 /*
  * pop3d.h - the POP3 server (RFC 1939, 2449, 2595, 5034) over Maildir.
  *
- *   pop3d.c          main(), settings, the TLS context
- *   pop3_cmd.c       command-line parsing and the LF -> CRLF, dot-stuffing
- *                    message converter (pure functions; unit-tested and fuzzed)
- *   pop3_login.c     the AUTHORIZATION state, in the unprivileged login process
- *   pop3_mailbox.c   the mailbox snapshot: new/ -> cur/, UIDs, sizes, UPDATE
- *   pop3_session.c   the TRANSACTION state, as the mailbox owner
+ *   pop3d.c               main() of pop3d: the session parent (no OpenSSL)
+ *   pop3_mailbox.c        the mailbox snapshot: new/ -> cur/, UIDs, sizes, UPDATE
+ *   pop3_session.c        the TRANSACTION state, as the mailbox owner
+ *   login/pop3_login.c    main() of pop3d-login: the AUTHORIZATION state, as
+ *                         mail_owner, with TLS
+ *   common/pop3_cmd.c     command-line parsing and the LF -> CRLF, dot-stuffing
+ *                         message converter (pure functions; unit-tested and fuzzed)
+ *   common/pop3_common.c  settings, replies, CAPA: linked into both programs
  *
  * The process split is lib/login.c's; see pop3d(8).
  */
@@ -58,7 +60,7 @@ size_t pop3_conv_run(struct pop3_conv *cv, const char *in, size_t n, str_t *out)
 /* End the data: CRLF if the message did not end with a line end. */
 void pop3_conv_finish(struct pop3_conv *cv, str_t *out);
 
-/* ---- pop3d.c ---------------------------------------------------------- */
+/* ---- common/pop3_common.c ------------------------------------------- */
 
 struct pop3_config {
     int timeout;     /* seconds */
@@ -70,20 +72,14 @@ struct pop3_config {
 };
 extern struct pop3_config pop3_cfg;
 
-/* The server TLS context, NULL when TLS is not available. */
-struct tls_server;
-struct tls_server *pop3_tls_ctx(void);
-/* The mail process has no use for the TLS key: wipe and free it. */
-void pop3_tls_forget(void);
-
+/* pop3_cfg from main.cf. */
+void pop3_config_load(void);
 /* Read one command line; STREAM_* status; too-long lines are skipped and reported. */
 int pop3_read_line(stream_t *s, str_t *line, size_t limit);
 /* "+OK"/"-ERR" reply plus CRLF, flushed. */
 void pop3_reply(stream_t *s, const char *fmt, ...) TERN_PRINTF(2, 3);
-
-/* ---- pop3_login.c ----------------------------------------------------- */
-
-int pop3_prelogin(struct login_conn *lc, void *ctx);
+/* The capability list (RFC 2449) for the state the session is in. */
+void pop3_capa(stream_t *s, bool authorization, bool stls, bool user_sasl);
 
 /* ---- pop3_mailbox.c --------------------------------------------------- */
 
@@ -115,7 +111,5 @@ void pop3_mbox_close(struct pop3_mbox *mb);
 
 void pop3_postlogin(stream_t *client, const struct login_user *user, const char *client_addr,
                     void *ctx);
-/* The capability list (RFC 2449) for the state the session is in. */
-void pop3_capa(stream_t *s, bool authorization, bool stls, bool user_sasl);
 
 #endif

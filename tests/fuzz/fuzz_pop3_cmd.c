@@ -1,12 +1,12 @@
 /*
  * fuzz_pop3_cmd.c - the POP3 server's parsers of untrusted input: command
- * lines, message numbers and TOP arguments (pop3d/pop3_cmd.c, included
+ * lines, message numbers and TOP arguments (pop3d/common/pop3_cmd.c, included
  * whole), the message converter (output must be CRLF-only lines with no
  * line starting with a lone '.', and its size must match the counting
  * pass), and the tern-uidlist text form (lib/maildir_uid.c: whatever
  * parses must format and parse back to the same text).
  */
-#include "../../pop3d/pop3_cmd.c"
+#include "../../pop3d/common/pop3_cmd.c"
 
 #include "maildir_uid.h"
 #include "mem.h"

@@ -205,7 +205,7 @@ def digests(msgs):
 
 
 def login_lines(inst):
-    return [line for line in inst.log_text().splitlines() if "pop3d[" in line and " login: " in line]
+    return [line for line in inst.log_text().splitlines() if "pop3d-login[" in line and " login: " in line]
 
 
 @pytest.mark.parametrize("tls", ["plain", "stls", "pop3s"])

@@ -1,9 +1,9 @@
 /*
- * test_pop3_cmd.c - unit tests for pop3d/pop3_cmd.c (included whole: it
+ * test_pop3_cmd.c - unit tests for pop3d/common/pop3_cmd.c (included whole: it
  * has no I/O): command-line splitting, message numbers, TOP arguments,
  * and the LF -> CRLF, dot-stuffing converter, fed whole and byte by byte.
  */
-#include "../../pop3d/pop3_cmd.c"
+#include "../../pop3d/common/pop3_cmd.c"
 
 #include "mem.h"
 

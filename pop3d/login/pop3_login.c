@@ -4,7 +4,7 @@
  * process as mail_owner.  It ends when authd accepts a user: the reply
  * to PASS or AUTH is then the mail process's to send.
  */
-#include "pop3d.h"
+#include "../pop3d.h"
 
 #include "auth_client.h"
 #include "log.h"
@@ -31,7 +31,7 @@ static bool pop3_auth_allowed(const struct pop3_login *pl)
 
 static bool pop3_stls_offered(const struct pop3_login *pl)
 {
-    return pop3_tls_ctx() != NULL && !tls_active(pl->lc->client);
+    return login_tls() != NULL && !tls_active(pl->lc->client);
 }
 
 static void pop3_login_log(const struct pop3_login *pl, const char *what, const char *user,
@@ -184,7 +184,7 @@ static int pop3_cmd_stls(struct pop3_login *pl)
         msg_info("improper command pipelining after STLS from %s: %zu bytes discarded",
                  pl->lc->client_addr, junk);
     char *err = NULL;
-    if (tls_server_start(pl->lc->client, (tls_server_t *)pop3_tls_ctx(), &err) < 0) {
+    if (tls_server_start(pl->lc->client, (tls_server_t *)login_tls(), &err) < 0) {
         msg_info("TLS handshake failed with %s: %s", pl->lc->client_addr, err);
         free(err);
         pl->quit = true;
@@ -258,19 +258,19 @@ static int pop3_login_step(struct pop3_login *pl, str_t *line)
     return 1;
 }
 
-int pop3_prelogin(struct login_conn *lc, void *ctx)
+static int pop3_prelogin(struct login_conn *lc, void *ctx)
 {
     (void)ctx;
     stream_t *s = lc->client;
     stream_set_timeout(s, pop3_cfg.timeout);
     if (pop3_cfg.wrapper) {
         char *err = NULL;
-        if (pop3_tls_ctx() == NULL) {
+        if (login_tls() == NULL) {
             msg_warn("TLS wrapper mode: TLS is not available; closing the connection from %s",
                      lc->client_addr);
             return -1;
         }
-        if (tls_server_start(s, (tls_server_t *)pop3_tls_ctx(), &err) < 0) {
+        if (tls_server_start(s, (tls_server_t *)login_tls(), &err) < 0) {
             msg_info("TLS handshake failed with %s: %s", lc->client_addr, err);
             free(err);
             return -1;
@@ -285,4 +285,24 @@ int pop3_prelogin(struct login_conn *lc, void *ctx)
     free(pl.user);
     str_free(&line);
     return rc;
+}
+
+static void pop3_login_init(void *ctx)
+{
+    (void)ctx;
+    pop3_config_load();
+}
+
+int main(int argc, char **argv)
+{
+    static const struct login_program p = {
+        .name = "pop3d-login",
+        .service = "pop3",
+        .cert_param = "pop3d_tls_cert_file",
+        .key_param = "pop3d_tls_key_file",
+        .protocols_param = "pop3d_tls_protocols",
+        .init = pop3_login_init,
+        .prelogin = pop3_prelogin,
+    };
+    login_main(argc, argv, &p);
 }

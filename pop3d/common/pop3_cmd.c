@@ -3,7 +3,7 @@
  * functions without I/O, so that the unit tests and the fuzz target can
  * include this file on its own.
  */
-#include "pop3d.h"
+#include "../pop3d.h"
 
 #include <ctype.h>
 #include <limits.h>
