@@ -8,10 +8,11 @@
  * cookie once; the entry is deleted by that redeem whatever its outcome.
  *
  * The table is a fixed array (at most max entries).  A redeem compares the
- * cookie with every entry in constant time (all 16 bytes, no early exit),
- * so its timing tells nothing about how close a guess came.  When the
- * table is full a new cookie takes a free slot, else the oldest expired
- * entry, else the oldest live one (with a warning: that login will fail).
+ * cookie with every slot in constant time (passwd_memcmp_ct: all 16 bytes,
+ * no early exit), so its timing tells nothing about how close a guess
+ * came.  When the table is full a new cookie takes a free slot, else the
+ * oldest expired entry, else the oldest live one (with a warning: that
+ * login will fail).
  * An expired entry is kept AUTHD_COOKIE_KEEP_MS longer so that a late
  * redeem is told "expired" rather than "unknown"; then the wakeup prunes it.
  */
@@ -19,6 +20,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "str.h"
 
 #include <sys/random.h>
 
@@ -92,10 +94,16 @@ static struct authd_cookie *cookie_slot(struct authd_cookies *t, int64_t now_ms)
         if (oldest == NULL || c->seq < oldest->seq)
             oldest = c;
     }
-    if (expired == NULL)
+    if (expired == NULL) {
+        str_t *u = str_new(64), *sv = str_new(16);
+        str_append_printable(u, oldest->login.user, strlen(oldest->login.user), AUTH_USER_MAX);
+        str_append_printable(sv, oldest->login.service, strlen(oldest->login.service), 16);
         msg_warn("login cookie table full (%zu entries): dropped the oldest unredeemed cookie, "
                  "of user <%s>, service %s",
-                 t->max, oldest->login.user, oldest->login.service);
+                 t->max, str_c(u), str_c(sv));
+        str_free(&u);
+        str_free(&sv);
+    }
     struct authd_cookie *c = expired != NULL ? expired : oldest;
     cookie_drop(t, c);
     return c;
@@ -142,13 +150,9 @@ enum authd_cookie_result authd_cookie_redeem(struct authd_cookies *t, const char
         key[i] =
             (unsigned char)(cookie_hexval(cookie[2 * i]) << 4 | cookie_hexval(cookie[2 * i + 1]));
     struct authd_cookie *found = NULL;
-    for (size_t i = 0; i < t->max; i++) {
-        unsigned char diff = 0;
-        for (size_t j = 0; j < sizeof(key); j++)
-            diff |= (unsigned char)(key[j] ^ t->slots[i].key[j]);
-        if (diff == 0 && t->slots[i].used)
+    for (size_t i = 0; i < t->max; i++)
+        if (passwd_memcmp_ct(key, t->slots[i].key, sizeof(key)) == 0 && t->slots[i].used)
             found = &t->slots[i];
-    }
     explicit_bzero(key, sizeof(key));
     if (found == NULL)
         return AUTHD_COOKIE_UNKNOWN;
