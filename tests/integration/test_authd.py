@@ -20,13 +20,14 @@ import re
 import socket
 import stat
 import subprocess
+import tempfile
 import threading
 import time
 
 import pytest
 
 from conftest import BUILD, SANITIZER_MARKS, ensure_test_user, is_root, wait_for
-from ternenv import TernEnv, factory
+from ternenv import TERN, TernEnv, factory, free_base
 
 AUTHD = os.path.join(BUILD, "libexec", "authd")
 QUERY = os.path.join(BUILD, "tests", "auth_query")
@@ -463,3 +464,73 @@ def test_redeem_refused_for_mail_owner(make_inst):
     assert red["status"] == "ok" and red["user"] == CAROL and red["uid"] == "5000", red
     red = inst.redeem(c, as_user=owner)
     assert red["reason"] == "not allowed to redeem login cookies", red
+
+
+class UserInst(AuthInst):
+    """An instance made and run by an ordinary user (mail_owner when root
+    runs the tests): `tern init` and `tern start -f` as that user, so authd
+    is not started as root and there is no privilege boundary."""
+
+    def __init__(self, owner, users=("alice:Secret-1",)):
+        self.owner = owner
+        self.top = tempfile.mkdtemp(prefix="tern-authd-user-")
+        os.chmod(self.top, 0o755)
+        os.chown(self.top, owner.pw_uid, owner.pw_gid)
+        self.dir = os.path.join(self.top, "i")
+        self.domain = DOMAIN
+        self.base = free_base()
+        self.queue = os.path.join(self.dir, "queue")
+        self.log = os.path.join(self.dir, "log", "tern.log")
+        self.out = os.path.join(self.top, "master.out")
+        self.proc = None
+        self.users = self.path("users")
+        self.sock = self.path("queue", "private", "auth")
+        args = [TERN, "init", self.dir, "--port-base", str(self.base), "--domain", DOMAIN]
+        for u in users:
+            args += ["--user", u]
+        res = subprocess.run(args, capture_output=True, text=True, timeout=60, **self.as_owner())
+        assert res.returncode == 0, res.stdout + res.stderr
+        self.add_main("".join(f"{k} = {v}\n" for k, v in FAST.items()))
+
+    def as_owner(self):
+        return dict(user=self.owner.pw_uid, group=self.owner.pw_gid, extra_groups=[])
+
+    def start(self):
+        with open(self.out, "ab") as out:
+            self.proc = subprocess.Popen([TERN, "-c", self.dir, "start", "-f"],
+                                         stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, **self.as_owner())
+        assert wait_for(lambda: self._connectable() or self.proc.poll() is not None, 30), \
+            self.log_text()[-3000:] + self.output()[-2000:]
+        assert self.proc.poll() is None, "master exited:\n" + self.output()
+        return self
+
+
+@pytest.mark.skipif(not is_root(), reason="needs root to run an instance as another user")
+def test_redeem_by_own_uid_in_user_instance():
+    """Not started as root: a peer with authd's own uid may redeem (every
+    process of such an instance has that uid); root may as always."""
+    owner = ensure_test_user()
+    made = []
+
+    def make():
+        made.append(UserInst(owner))
+        return made[-1].start()
+
+    try:
+        inst = make()
+        out = subprocess.run(["ps", "-o", "user=", "-p", str(inst.proc.pid)], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        assert out == owner.pw_name, out
+        c = inst.login("alice@" + DOMAIN, "Secret-1")["cookie"]
+        red = inst.redeem(c, as_user=owner)
+        assert red["status"] == "ok" and red["user"] == "alice@" + DOMAIN, red
+        red = inst.redeem(c, as_user=owner)
+        assert red["status"] == "fail" and red["reason"] == UNKNOWN, red
+        c = inst.login("alice@" + DOMAIN, "Secret-1")["cookie"]
+        red = inst.redeem(c)
+        assert red["status"] == "ok", red
+        assert "redeem refused" not in inst.log_text()
+    finally:
+        reports = [r for e in made for r in e.finish()]
+    assert not reports, "sanitizer reports:\n" + "\n".join(reports)
