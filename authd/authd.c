@@ -12,6 +12,14 @@
  * wait in a list that the once-a-second wakeup sends when due.  After
  * auth_failure_limit recent failures the address or user is refused
  * outright until auth_failure_reset_time has passed without one.
+ *
+ * A pop3d or imapd login process asks for a one-time login cookie with
+ * its request (cookie=yes) and passes only the cookie to its root session
+ * parent, which redeems it here (request=redeem) to learn who logged in;
+ * the table is in authd_cookie.c.  Only a root peer may redeem (checked
+ * with SO_PEERCRED): the login processes run as mail_owner, like authd.
+ * In an authd not started as root (a test instance run by one user, with
+ * no privilege boundary) a peer with authd's own uid may redeem too.
  */
 #include "sys.h"
 
@@ -25,6 +33,7 @@
 #include "str.h"
 
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #define AUTHD_TICK 1               /* seconds between looks at delayed replies */
 #define AUTHD_CLIENT_TIMEOUT 10    /* seconds to read a request or write a reply */
@@ -38,6 +47,7 @@ struct authd_reply {
     long uid, gid;
     char *home;
     const char *reason;
+    char *cookie; /* ok, asked for: the login cookie */
     int64_t delay_ms;
     int64_t due_ms;
     struct authd_reply *next;
@@ -50,6 +60,9 @@ static struct {
     char *dummy_hash; /* checked for unknown users, so they take as long */
     int64_t base_ms, max_ms, reset_ms;
     long limit;
+    struct authd_cookies *cookies;
+    int64_t cookie_ms;    /* auth_login_cookie_lifetime */
+    bool started_as_root; /* before the skeleton dropped to mail_owner */
 } authd;
 
 /* ---- replies ------------------------------------------------------------ */
@@ -58,6 +71,9 @@ static void authd_reply_free(struct authd_reply **rp)
 {
     xfree((*rp)->user);
     xfree((*rp)->home);
+    if ((*rp)->cookie != NULL)
+        explicit_bzero((*rp)->cookie, strlen((*rp)->cookie));
+    xfree((*rp)->cookie);
     xfree(*rp);
 }
 
@@ -70,6 +86,8 @@ static void authd_reply_send(struct authd_reply *r)
         attr_put_int(s, "uid", r->uid);
         attr_put_int(s, "gid", r->gid);
         attr_put_str(s, "home", r->home);
+        if (r->cookie != NULL)
+            attr_put_str(s, "cookie", r->cookie);
     } else
         attr_put_str(s, "reason", r->reason);
     attr_put_int(s, "delay_ms", r->delay_ms);
@@ -116,6 +134,7 @@ static void authd_wakeup(const char *service, void *ctx)
         authd_reply_free(&r);
     }
     authd_throttle_prune(authd.throttle, now, authd.reset_ms);
+    authd_cookies_prune(authd.cookies, now);
 }
 
 /* A client went away: its delayed reply has nobody to go to. */
@@ -137,6 +156,7 @@ static void authd_disconnect(stream_t *client, void *ctx)
 struct authd_req {
     const char *service, *user, *password, *addr;
     bool tls;
+    bool want_cookie; /* cookie=yes */
     char *ip_key, *user_key;
 };
 
@@ -222,7 +242,16 @@ static void authd_decide(const struct authd_req *q, struct authd_reply *r)
         r->gid = e->gid;
         r->home = xstrdup(e->home);
         authd_throttle_forget(authd.throttle, q->user_key);
-        authd_log("authenticated", q, NULL);
+        if (q->want_cookie) {
+            const struct authd_login login = {.service = (char *)q->service,
+                                              .user = r->user,
+                                              .uid = r->uid,
+                                              .gid = r->gid,
+                                              .home = r->home};
+            r->cookie = xmalloc(AUTH_COOKIE_LEN + 1);
+            authd_cookie_issue(authd.cookies, &login, stream_now_ms(), authd.cookie_ms, r->cookie);
+        }
+        authd_log(q->want_cookie ? "authenticated, login cookie issued" : "authenticated", q, NULL);
         return;
     }
     r->status = rc < 0 ? AUTH_TEMPFAIL : AUTH_FAIL;
@@ -235,28 +264,28 @@ static void authd_decide(const struct authd_req *q, struct authd_reply *r)
                           : "wrong password");
 }
 
-/* Pull the request's attributes; -1 when malformed (logged). */
+/* Pull a request=auth's attributes; -1 when malformed (logged). */
 static int authd_parse(struct attr_list *l, struct authd_req *q)
 {
-    const char *request, *tls;
-    if (attr_get_str(l, "request", &request) < 0 || strcmp(request, "auth") != 0 ||
-        attr_get_str(l, "service", &q->service) < 0 || attr_get_str(l, "user", &q->user) < 0 ||
+    const char *tls, *cookie;
+    if (attr_get_str(l, "service", &q->service) < 0 || attr_get_str(l, "user", &q->user) < 0 ||
         attr_get_str(l, "password", &q->password) < 0 ||
         attr_get_str_opt(l, "client_addr", "", &q->addr) < 0 ||
-        attr_get_str_opt(l, "tls", "no", &tls) < 0) {
-        msg_warn("malformed request from an authd client: %s",
-                 attr_error(l)[0] ? attr_error(l) : "not request=auth");
+        attr_get_str_opt(l, "tls", "no", &tls) < 0 ||
+        attr_get_str_opt(l, "cookie", "no", &cookie) < 0) {
+        msg_warn("malformed request from an authd client: %s", attr_error(l));
         return -1;
     }
     q->tls = strcmp(tls, "yes") == 0;
+    q->want_cookie = strcmp(cookie, "yes") == 0;
     return 0;
 }
 
-/* Forget the password as soon as it has been checked. */
+/* Forget the password (and a cookie) as soon as it has been used. */
 static void authd_wipe(struct attr_list *l)
 {
     for (size_t i = 0; i < l->count; i++)
-        if (strcmp(l->items[i].name, "password") == 0)
+        if (strcmp(l->items[i].name, "password") == 0 || strcmp(l->items[i].name, "cookie") == 0)
             explicit_bzero(l->items[i].value, l->items[i].len);
 }
 
@@ -279,6 +308,89 @@ static void authd_handle(stream_t *client, struct authd_req *q)
     authd_reply(r);
 }
 
+/* ---- redeeming a login cookie --------------------------------------------- */
+
+/*
+ * Whether the peer of client may redeem cookies: uid 0, or authd's own uid
+ * when authd was not started as root.  *uid_r: the peer's uid (-1 unknown).
+ */
+static bool authd_peer_may_redeem(stream_t *client, long *uid_r)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    *uid_r = -1;
+    if (getsockopt(stream_fd(client), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+        len != sizeof(cred)) {
+        msg_warn("cannot get the credentials of an authd client: %s", strerror(errno));
+        return false;
+    }
+    *uid_r = (long)cred.uid;
+    if (cred.uid == 0)
+        return true;
+    return !authd.started_as_root && cred.uid == geteuid();
+}
+
+static void authd_redeem_log(const char *what, const char *user, const char *service,
+                             const char *reason)
+{
+    str_t *u = str_new(64), *sv = str_new(16);
+    if (user != NULL)
+        str_append_printable(u, user, strlen(user), AUTH_USER_MAX);
+    str_append_printable(sv, service, strlen(service), 16);
+    if (reason == NULL)
+        msg_info("%s: user=<%s>, service=%s", what, str_c(u), str_c(sv));
+    else if (user != NULL)
+        msg_warn("%s: user=<%s>, service=%s, reason=%s", what, str_c(u), str_c(sv), reason);
+    else
+        msg_warn("%s: service=%s, reason=%s", what, str_c(sv), reason);
+    str_free(&u);
+    str_free(&sv);
+}
+
+/* request=redeem: answered at once, never delayed. */
+static int authd_redeem(stream_t *client, struct attr_list *l)
+{
+    const char *service, *cookie;
+    if (attr_get_str(l, "service", &service) < 0 || attr_get_str(l, "cookie", &cookie) < 0) {
+        msg_warn("malformed request from an authd client: %s", attr_error(l));
+        return -1;
+    }
+    struct authd_reply *r = xcalloc(1, sizeof(*r));
+    r->client = client;
+    r->uid = r->gid = -1;
+    r->status = AUTH_FAIL;
+    long peer;
+    if (!authd_peer_may_redeem(client, &peer)) {
+        /* Not looked up, so not consumed: the real session parent may still redeem it. */
+        r->reason = "not allowed to redeem login cookies";
+        str_t *sv = str_new(16);
+        str_append_printable(sv, service, strlen(service), 16);
+        msg_warn("login cookie redeem refused: peer uid %ld may not redeem, service=%s", peer,
+                 str_c(sv));
+        str_free(&sv);
+        authd_reply(r);
+        return 0;
+    }
+    struct authd_login login;
+    enum authd_cookie_result rc =
+        authd_cookie_redeem(authd.cookies, cookie, service, stream_now_ms(), &login);
+    if (rc == AUTHD_COOKIE_OK) {
+        r->status = AUTH_OK;
+        r->user = login.user;
+        r->uid = login.uid;
+        r->gid = login.gid;
+        r->home = login.home;
+        login.user = login.home = NULL;
+        authd_redeem_log("login cookie redeemed", r->user, service, NULL);
+    } else {
+        r->reason = authd_cookie_reason(rc);
+        authd_redeem_log("login cookie not redeemed", login.user, service, r->reason);
+    }
+    authd_login_clear(&login);
+    authd_reply(r);
+    return 0;
+}
+
 static int authd_readable(stream_t *client, const char *service, void *ctx)
 {
     (void)service;
@@ -298,8 +410,15 @@ static int authd_readable(stream_t *client, const char *service, void *ctx)
         return -1;
     }
     struct authd_req q = {0};
-    rc = authd_parse(authd.req, &q);
-    if (rc == 0)
+    const char *request = "";
+    (void)attr_get_str_opt(authd.req, "request", "", &request);
+    if (strcmp(request, "redeem") == 0)
+        rc = authd_redeem(client, authd.req);
+    else if (strcmp(request, "auth") != 0) {
+        msg_warn("malformed request from an authd client: %s",
+                 attr_error(authd.req)[0] ? attr_error(authd.req) : "not request=auth or redeem");
+        rc = -1;
+    } else if ((rc = authd_parse(authd.req, &q)) == 0)
         authd_handle(client, &q);
     authd_wipe(authd.req);
     free(q.ip_key);
@@ -326,6 +445,14 @@ static char *authd_dummy_hash(void)
     return h;
 }
 
+/* Still as root when master is: remember it for authd_peer_may_redeem. */
+static void authd_pre_jail(const char *service, void *ctx)
+{
+    (void)service;
+    (void)ctx;
+    authd.started_as_root = geteuid() == 0;
+}
+
 static void authd_init(const char *service, void *ctx)
 {
     (void)service;
@@ -338,6 +465,8 @@ static void authd_init(const char *service, void *ctx)
         authd.max_ms = authd.base_ms;
     authd.throttle = authd_throttle_new(AUTHD_THROTTLE_MAX);
     authd.req = attr_list_new();
+    authd.cookie_ms = 1000 * cfg_time("auth_login_cookie_lifetime");
+    authd.cookies = authd_cookies_new(AUTHD_COOKIE_MAX);
     authd.dummy_hash = authd_dummy_hash();
     authd_db_init(cfg_str("auth_user_database"), cfg_bool("auth_allow_plaintext_passwords"));
 }
@@ -349,6 +478,7 @@ int main(int argc, char **argv)
         .mode = SERVER_MULTI,
         .readable = authd_readable,
         .disconnect = authd_disconnect,
+        .pre_jail_init = authd_pre_jail,
         .post_jail_init = authd_init,
         .wakeup = authd_wakeup,
         .wakeup_interval = AUTHD_TICK,

@@ -2,13 +2,14 @@
  * authd.h - internals shared by the files of authd, the authentication
  * service: authd.c (requests and replies), authd_db.c (the user database,
  * re-read when it changes), authd_throttle.c (failure counters per client
- * address and per user).
+ * address and per user), authd_cookie.c (one-time login cookies).
  */
 #ifndef TERN_AUTHD_H
 #define TERN_AUTHD_H
 
 #include "sys.h"
 
+#include "auth_client.h"
 #include "passwd_file.h"
 
 /* ---- authd_db.c ---- */
@@ -49,5 +50,50 @@ char *authd_throttle_user_key(const char *user);
 
 /* Delay for the n-th recent failure: base * 2^(n-1), capped. */
 int64_t authd_failure_delay_ms(long n, int64_t base_ms, int64_t max_ms);
+
+/* ---- authd_cookie.c ---- */
+
+struct authd_cookies;
+
+#define AUTHD_COOKIE_MAX 1024      /* most unredeemed cookies (oldest dropped) */
+#define AUTHD_COOKIE_KEEP_MS 60000 /* an expired entry is kept this much longer */
+
+/* Who logged in, for which service (strings malloc'ed). */
+struct authd_login {
+    char *service, *user;
+    long uid, gid;
+    char *home;
+};
+
+enum authd_cookie_result {
+    AUTHD_COOKIE_OK,
+    AUTHD_COOKIE_MALFORMED, /* not AUTH_COOKIE_LEN lowercase hex: not looked up */
+    AUTHD_COOKIE_UNKNOWN,   /* never issued, already redeemed, or pruned */
+    AUTHD_COOKIE_EXPIRED,
+    AUTHD_COOKIE_SERVICE, /* issued for another service */
+};
+
+struct authd_cookies *authd_cookies_new(size_t max);
+void authd_cookies_free(struct authd_cookies **tp);
+size_t authd_cookies_count(const struct authd_cookies *t);
+/*
+ * A new cookie for login (copied), valid until now_ms + lifetime_ms,
+ * written to cookie.  When the table is full an entry is dropped first.
+ */
+void authd_cookie_issue(struct authd_cookies *t, const struct authd_login *login, int64_t now_ms,
+                        int64_t lifetime_ms, char cookie[AUTH_COOKIE_LEN + 1]);
+/*
+ * Look the cookie up and delete its entry.  OK: *login_r is the login;
+ * EXPIRED and SERVICE fill it too (for logging); otherwise it is empty.
+ * Free with authd_login_clear.
+ */
+enum authd_cookie_result authd_cookie_redeem(struct authd_cookies *t, const char *cookie,
+                                             const char *service, int64_t now_ms,
+                                             struct authd_login *login_r);
+void authd_login_clear(struct authd_login *login);
+/* Delete entries expired AUTHD_COOKIE_KEEP_MS ago or more. */
+void authd_cookies_prune(struct authd_cookies *t, int64_t now_ms);
+/* The reason sent to the client and logged for a result other than OK. */
+const char *authd_cookie_reason(enum authd_cookie_result r);
 
 #endif

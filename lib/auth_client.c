@@ -36,11 +36,25 @@ char *auth_client_default_path(void)
     return xasprintf("%s/%s", cfg_str("queue_directory"), AUTH_SERVICE);
 }
 
+bool auth_cookie_valid(const char *text)
+{
+    size_t i;
+    if (text == NULL)
+        return false;
+    for (i = 0; i < AUTH_COOKIE_LEN; i++)
+        if (!((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f')))
+            return false;
+    return text[i] == '\0';
+}
+
 void auth_result_clear(struct auth_result *r)
 {
     xfree(r->user);
     xfree(r->home);
     xfree(r->reason);
+    if (r->cookie != NULL)
+        explicit_bzero(r->cookie, strlen(r->cookie));
+    xfree(r->cookie);
 }
 
 static void auth_send(stream_t *s, const struct auth_request *req)
@@ -52,11 +66,17 @@ static void auth_send(stream_t *s, const struct auth_request *req)
     attr_put_str(s, "client_addr", req->client_addr != NULL ? req->client_addr : "");
     if (req->tls)
         attr_put_str(s, "tls", "yes");
+    if (req->want_cookie)
+        attr_put_str(s, "cookie", "yes");
     attr_end(s);
 }
 
-/* The reply record into *r; -1 with a reason when it is malformed. */
-static int auth_parse_reply(struct attr_list *l, struct auth_result *r, char **error_r)
+/*
+ * The reply record into *r; -1 with a reason when it is malformed.  With
+ * want_cookie a success must carry a well-formed cookie.
+ */
+static int auth_parse_reply(struct attr_list *l, bool want_cookie, struct auth_result *r,
+                            char **error_r)
 {
     const char *status, *user, *home, *reason;
     long long uid, gid, delay;
@@ -72,6 +92,12 @@ static int auth_parse_reply(struct attr_list *l, struct auth_result *r, char **e
         (attr_find(l, "gid") && attr_get_int_range(l, "gid", -1, UINT32_MAX, &gid) < 0) ||
         (attr_find(l, "delay_ms") && attr_get_int_range(l, "delay_ms", 0, LONG_MAX, &delay) < 0))
         return error_set(error_r, "malformed reply from authd: %s", attr_error(l));
+    const char *cookie = NULL;
+    if (want_cookie && st == AUTH_OK &&
+        (attr_get_str(l, "cookie", &cookie) < 0 || !auth_cookie_valid(cookie)))
+        return error_set(error_r, "malformed reply from authd: %s",
+                         cookie == NULL ? attr_error(l) : "bad login cookie");
+    r->cookie = cookie != NULL ? xstrdup(cookie) : NULL;
     r->status = (enum auth_status)st;
     r->user = st == AUTH_OK ? xstrdup(user) : NULL;
     r->home = xstrdup(home);
@@ -82,19 +108,21 @@ static int auth_parse_reply(struct attr_list *l, struct auth_result *r, char **e
     return 0;
 }
 
-int auth_client_verify(const struct auth_request *req, struct auth_result *r, char **error_r)
+/*
+ * Connect, send the request (put writes its attributes), read and parse
+ * the reply: 0 with *r filled, or -1 with a reason.
+ */
+static int auth_exchange(const char *socket_path, int timeout_ms, bool want_cookie,
+                         void (*put)(stream_t *, const void *), const void *ctx,
+                         struct auth_result *r, char **error_r)
 {
-    memset(r, 0, sizeof(*r));
-    r->uid = r->gid = -1;
-    if (req->service == NULL || req->user == NULL || req->password == NULL)
-        msg_panic("auth_client_verify: request without service, user or password");
-    char *path = req->socket_path ? xstrdup(req->socket_path) : auth_client_default_path();
-    int timeout = req->timeout_ms > 0 ? req->timeout_ms : AUTH_CLIENT_TIMEOUT_MS;
+    char *path = socket_path ? xstrdup(socket_path) : auth_client_default_path();
+    int timeout = timeout_ms > 0 ? timeout_ms : AUTH_CLIENT_TIMEOUT_MS;
     stream_t *s = attr_connect(path, timeout, error_r);
     free(path);
     if (s == NULL)
         return -1;
-    auth_send(s, req);
+    put(s, ctx);
     int rc = stream_flush(s);
     struct attr_list *l = attr_list_new();
     const char *err;
@@ -103,8 +131,59 @@ int auth_client_verify(const struct auth_request *req, struct auth_result *r, ch
     else if (attr_read(s, l, NULL, &err) != 0)
         rc = error_set(error_r, "read from authd: %s", err);
     else
-        rc = auth_parse_reply(l, r, error_r);
+        rc = auth_parse_reply(l, want_cookie, r, error_r);
+    if (rc < 0)
+        auth_result_clear(r);
+    /* The reply may hold a cookie: do not leave it in freed memory. */
+    for (size_t i = 0; i < l->count; i++)
+        if (strcmp(l->items[i].name, "cookie") == 0)
+            explicit_bzero(l->items[i].value, l->items[i].len);
     attr_list_free(&l);
     stream_close(&s);
+    return rc;
+}
+
+static void auth_put_verify(stream_t *s, const void *ctx)
+{
+    auth_send(s, ctx);
+}
+
+int auth_client_verify(const struct auth_request *req, struct auth_result *r, char **error_r)
+{
+    memset(r, 0, sizeof(*r));
+    r->uid = r->gid = -1;
+    if (req->service == NULL || req->user == NULL || req->password == NULL)
+        msg_panic("auth_client_verify: request without service, user or password");
+    return auth_exchange(req->socket_path, req->timeout_ms, req->want_cookie, auth_put_verify, req,
+                         r, error_r);
+}
+
+struct auth_redeem_req {
+    const char *cookie, *service;
+};
+
+static void auth_put_redeem(stream_t *s, const void *ctx)
+{
+    const struct auth_redeem_req *q = ctx;
+    attr_put_str(s, "request", "redeem");
+    attr_put_str(s, "service", q->service);
+    attr_put_str(s, "cookie", q->cookie);
+    attr_end(s);
+}
+
+int auth_client_redeem(const char *cookie, const char *service, const char *socket_path,
+                       int timeout_ms, struct auth_result *r, char **error_r)
+{
+    memset(r, 0, sizeof(*r));
+    r->uid = r->gid = -1;
+    if (cookie == NULL || service == NULL)
+        msg_panic("auth_client_redeem: request without cookie or service");
+    const struct auth_redeem_req q = {.cookie = cookie, .service = service};
+    int rc = auth_exchange(socket_path, timeout_ms, false, auth_put_redeem, &q, r, error_r);
+    if (rc == 0 && r->status == AUTH_TEMPFAIL) {
+        /* authd answers a redeem with ok or fail only. */
+        auth_result_clear(r);
+        return error_set(error_r, "malformed reply from authd: tempfail to a redeem");
+    }
     return rc;
 }

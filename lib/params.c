@@ -94,6 +94,9 @@ const struct param_def param_table[] = {
     T("auth_failure_reset_time", "10m", 's', 1,
       "How long authd remembers failures: the count for a client address or user name is forgotten "
       "once this much time has passed since its last failure."),
+    T("auth_login_cookie_lifetime", "60s", 's', 1,
+      "How long a one-time login cookie that authd hands a POP3 or IMAP login process stays "
+      "valid: the session parent must redeem it within this time (see authd(8))."),
     S("auth_user_database", "$config_directory/users",
       "The user database authd reads for SMTP AUTH, POP3 and IMAP logins, in Dovecot's passwd-file "
       "format (user@domain:{SCHEME}hash:uid:gid::home::extra). Only authd reads it; it should be "

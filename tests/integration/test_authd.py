@@ -7,21 +7,27 @@ auth_client) or as raw attribute records.  Failure delays are shortened
 (auth_failure_delay 1s, max 4s, limit 3) so that the growth is measurable
 in a few seconds; authd sends delayed replies from a once-a-second timer,
 so a delay of d seconds takes between d and d+1.
+
+Login cookies: auth_query -C asks for one with a password check, and
+auth_query -R COOKIE redeems one (run as root, as the session parent is;
+or as mail_owner, as a login process would be, to see it refused).
 """
 
 import grp
 import os
 import pwd
+import re
 import socket
 import stat
 import subprocess
+import tempfile
 import threading
 import time
 
 import pytest
 
 from conftest import BUILD, SANITIZER_MARKS, ensure_test_user, is_root, wait_for
-from ternenv import TernEnv, factory
+from ternenv import TERN, TernEnv, factory, free_base
 
 AUTHD = os.path.join(BUILD, "libexec", "authd")
 QUERY = os.path.join(BUILD, "tests", "auth_query")
@@ -76,6 +82,38 @@ class AuthInst(TernEnv):
         reply = dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
         reply["rc"] = res.returncode
         return reply, took
+
+    def redeem(self, cookie, service="pop3", as_user=None):
+        """Redeem a login cookie with auth_query -R, as root or as_user (a pwd entry)."""
+        kw = {}
+        if as_user is not None:
+            kw = dict(user=as_user.pw_uid, group=as_user.pw_gid, extra_groups=[])
+        res = subprocess.run([QUERY, "-c", self.dir, "-s", service, "-R", cookie],
+                             capture_output=True, text=True, timeout=60, **kw)
+        assert not any(m in res.stderr for m in SANITIZER_MARKS), res.stderr
+        reply = dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
+        reply["rc"] = res.returncode
+        return reply
+
+    def login(self, user, password, service="pop3", addr="192.0.2.1"):
+        """A successful password check with a login cookie; the reply."""
+        r, _ = self.query(user, password, addr=addr, service=service, extra=("-C",))
+        assert r["rc"] == 0 and r["status"] == "ok", r
+        return r
+
+    def raw(self, data):
+        """One request record as bytes; the reply as text ("" if closed)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(self.sock)
+            s.sendall(data)
+            buf = b""
+            while not buf.endswith(b"\n\n"):
+                got = s.recv(4096)
+                if not got:
+                    break
+                buf += got
+            return buf.decode()
 
     def write_users(self, text):
         """Replace the user file atomically, keeping its owner and mode."""
@@ -288,3 +326,211 @@ def test_users_file_readable_by_mail_owner_only(make_inst):
     inst.query("alice@" + DOMAIN, "Secret-1")
     assert "is readable by other users" in inst.log_text()
     grp.getgrgid(st.st_gid)  # the group exists
+
+
+# ---- login cookies ---------------------------------------------------------
+
+COOKIE_RE = re.compile(r"[0-9a-f]{32}")
+CAROL = f"carol@{DOMAIN}"
+UNKNOWN = "unknown or already used login cookie"
+
+
+def add_carol(inst):
+    """A user with uid, gid and home, as pop3d and imapd need."""
+    carol = f"{CAROL}:{hash_of('Carol-3')}:5000:5001::/var/mail/carol::"
+    inst.write_users(AuthInst.text(inst.users) + carol + "\n")
+
+
+def test_cookie_only_when_asked(make_inst):
+    inst = make_inst()
+    r = inst.login("alice@" + DOMAIN, "Secret-1")
+    assert COOKIE_RE.fullmatch(r["cookie"]), r
+    r2 = inst.login("alice@" + DOMAIN, "Secret-1")
+    assert COOKIE_RE.fullmatch(r2["cookie"]) and r2["cookie"] != r["cookie"]
+    # Without -C, no cookie (smtpd's case); a failure with -C gets none either.
+    r3, _ = inst.query("alice@" + DOMAIN, "Secret-1", service="smtp")
+    assert r3["status"] == "ok" and "cookie" not in r3, r3
+    r4, _ = inst.query("alice@" + DOMAIN, "wrong", service="pop3", addr="192.0.2.80",
+                       extra=("-C",))
+    assert r4["status"] == "fail" and "cookie" not in r4 and r4["delay_ms"] == "1000", r4
+    # On the wire: cookie=yes adds a cookie line to the reply, and only then.
+    req = (b"request=auth\nservice=imap\nuser=alice@example.test\npassword=Secret-1\n"
+           b"client_addr=192.0.2.81\n")
+    with_cookie = inst.raw(req + b"cookie=yes\n\n")
+    assert with_cookie.startswith("status=ok\n"), with_cookie
+    assert re.search(r"^cookie=[0-9a-f]{32}$", with_cookie, re.M), with_cookie
+    without = inst.raw(req + b"\n")
+    assert without.startswith("status=ok\n") and "cookie=" not in without, without
+    assert "authenticated, login cookie issued: user=<alice@example.test>" in inst.log_text()
+    log = inst.log_text()
+    for c in (r["cookie"], r2["cookie"]):
+        assert c not in log
+
+
+def test_redeem_once_same_login(make_inst):
+    inst = make_inst()
+    add_carol(inst)
+    c = inst.login(CAROL, "Carol-3")["cookie"]
+    red = inst.redeem(c)
+    assert red["rc"] == 0 and red["status"] == "ok", red
+    assert (red["user"], red["uid"], red["gid"], red["home"], red["delay_ms"]) == \
+        (CAROL, "5000", "5001", "/var/mail/carol", "0"), red
+    # Single use.
+    red = inst.redeem(c)
+    assert red["status"] == "fail" and red["reason"] == UNKNOWN, red
+    assert red["user"] == "" and red["uid"] == "-1", red
+    # A user without uid/gid/home gets -1 and "" back, as at login; imap works for imap.
+    c = inst.login("bob@example.org", "Bob-pass-2", service="imap")["cookie"]
+    red = inst.redeem(c, service="imap")
+    assert (red["status"], red["user"], red["uid"], red["gid"], red["home"]) == \
+        ("ok", "bob@example.org", "-1", "-1", ""), red
+    # A cookie that authd never issued.
+    red = inst.redeem("0123456789abcdef0123456789abcdef")
+    assert red["status"] == "fail" and red["reason"] == UNKNOWN, red
+    log = inst.log_text()
+    assert f"login cookie redeemed: user=<{CAROL}>, service=pop3" in log
+    assert "login cookie redeemed: user=<bob@example.org>, service=imap" in log
+    assert f"warning: login cookie not redeemed: service=pop3, reason={UNKNOWN}" in log
+    assert c not in log
+
+
+def test_redeem_wrong_service_burns_cookie(make_inst):
+    inst = make_inst()
+    add_carol(inst)
+    c = inst.login(CAROL, "Carol-3", service="pop3")["cookie"]
+    red = inst.redeem(c, service="imap")
+    assert red["status"] == "fail", red
+    assert red["reason"] == "login cookie issued for another service", red
+    assert red["user"] == "" and red["uid"] == "-1", red  # nothing about the login leaks
+    red = inst.redeem(c, service="pop3")
+    assert red["status"] == "fail" and red["reason"] == UNKNOWN, red
+    assert f"warning: login cookie not redeemed: user=<{CAROL}>, service=imap, " \
+           "reason=login cookie issued for another service" in inst.log_text()
+
+
+def test_redeem_malformed_cookies(make_inst):
+    inst = make_inst()
+    add_carol(inst)
+    c = inst.login(CAROL, "Carol-3")["cookie"]
+    bad = ["", c[:10], c + "0", "g" * 32, c[:31] + " ", c.upper() if c.upper() != c else "Z" * 32]
+    for b in bad:
+        red = inst.redeem(b)
+        assert red["rc"] == 0 and red["status"] == "fail", (b, red)
+        assert red["reason"] == "malformed login cookie", (b, red)
+    # Raw: a cookie with a control byte, and a redeem without a cookie (the
+    # connection is closed), then authd is still there.
+    reply = inst.raw(b"request=redeem\nservice=pop3\ncookie=%0A" + c[1:].encode() + b"\n\n")
+    assert reply.startswith("status=fail\nreason=malformed login cookie\n"), reply
+    assert inst.raw(b"request=redeem\nservice=pop3\n\n") == ""
+    # Malformed cookies are not looked up: the real one (same digits) still works.
+    red = inst.redeem(c)
+    assert red["status"] == "ok" and red["user"] == CAROL, red
+    assert inst.log_text().count("reason=malformed login cookie") == len(bad) + 1
+
+
+def test_redeem_expired(make_inst):
+    inst = make_inst(main={"auth_login_cookie_lifetime": "1s"})
+    add_carol(inst)
+    fresh = inst.login(CAROL, "Carol-3")["cookie"]
+    red = inst.redeem(fresh)
+    assert red["status"] == "ok", red  # within the lifetime
+    old = inst.login(CAROL, "Carol-3")["cookie"]
+    time.sleep(2.5)
+    red = inst.redeem(old)
+    assert red["status"] == "fail" and red["reason"] == "login cookie expired", red
+    red = inst.redeem(old)
+    assert red["status"] == "fail" and red["reason"] == UNKNOWN, red
+    assert f"login cookie not redeemed: user=<{CAROL}>, service=pop3, " \
+           "reason=login cookie expired" in inst.log_text()
+
+
+@pytest.mark.skipif(not is_root(), reason="a root instance has the privilege boundary")
+def test_redeem_refused_for_mail_owner(make_inst):
+    """A login process runs as mail_owner, the same uid as authd: it must not
+    redeem its cookie itself.  The refused attempt does not consume the
+    cookie, so the root session parent can still redeem it."""
+    inst = make_inst()
+    add_carol(inst)
+    owner = ensure_test_user()
+    c = inst.login(CAROL, "Carol-3")["cookie"]
+    red = inst.redeem(c, as_user=owner)
+    assert red["rc"] == 0, red  # it did reach authd: the socket is mail_owner's
+    assert red["status"] == "fail", red
+    assert red["reason"] == "not allowed to redeem login cookies", red
+    assert red["user"] == "" and red["uid"] == "-1", red
+    assert f"warning: login cookie redeem refused: peer uid {owner.pw_uid} may not redeem, " \
+           "service=pop3" in inst.log_text()
+    red = inst.redeem(c)
+    assert red["status"] == "ok" and red["user"] == CAROL and red["uid"] == "5000", red
+    red = inst.redeem(c, as_user=owner)
+    assert red["reason"] == "not allowed to redeem login cookies", red
+
+
+class UserInst(AuthInst):
+    """An instance made and run by an ordinary user (mail_owner when root
+    runs the tests): `tern init` and `tern start -f` as that user, so authd
+    is not started as root and there is no privilege boundary."""
+
+    def __init__(self, owner, users=("alice:Secret-1",)):
+        self.owner = owner
+        self.top = tempfile.mkdtemp(prefix="tern-authd-user-")
+        os.chmod(self.top, 0o755)
+        os.chown(self.top, owner.pw_uid, owner.pw_gid)
+        self.dir = os.path.join(self.top, "i")
+        self.domain = DOMAIN
+        self.base = free_base()
+        self.queue = os.path.join(self.dir, "queue")
+        self.log = os.path.join(self.dir, "log", "tern.log")
+        self.out = os.path.join(self.top, "master.out")
+        self.proc = None
+        self.users = self.path("users")
+        self.sock = self.path("queue", "private", "auth")
+        args = [TERN, "init", self.dir, "--port-base", str(self.base), "--domain", DOMAIN]
+        for u in users:
+            args += ["--user", u]
+        res = subprocess.run(args, capture_output=True, text=True, timeout=60, **self.as_owner())
+        assert res.returncode == 0, res.stdout + res.stderr
+        self.add_main("".join(f"{k} = {v}\n" for k, v in FAST.items()))
+
+    def as_owner(self):
+        return dict(user=self.owner.pw_uid, group=self.owner.pw_gid, extra_groups=[])
+
+    def start(self):
+        with open(self.out, "ab") as out:
+            self.proc = subprocess.Popen([TERN, "-c", self.dir, "start", "-f"],
+                                         stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, **self.as_owner())
+        assert wait_for(lambda: self._connectable() or self.proc.poll() is not None, 30), \
+            self.log_text()[-3000:] + self.output()[-2000:]
+        assert self.proc.poll() is None, "master exited:\n" + self.output()
+        return self
+
+
+@pytest.mark.skipif(not is_root(), reason="needs root to run an instance as another user")
+def test_redeem_by_own_uid_in_user_instance():
+    """Not started as root: a peer with authd's own uid may redeem (every
+    process of such an instance has that uid); root may as always."""
+    owner = ensure_test_user()
+    made = []
+
+    def make():
+        made.append(UserInst(owner))
+        return made[-1].start()
+
+    try:
+        inst = make()
+        out = subprocess.run(["ps", "-o", "user=", "-p", str(inst.proc.pid)], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        assert out == owner.pw_name, out
+        c = inst.login("alice@" + DOMAIN, "Secret-1")["cookie"]
+        red = inst.redeem(c, as_user=owner)
+        assert red["status"] == "ok" and red["user"] == "alice@" + DOMAIN, red
+        red = inst.redeem(c, as_user=owner)
+        assert red["status"] == "fail" and red["reason"] == UNKNOWN, red
+        c = inst.login("alice@" + DOMAIN, "Secret-1")["cookie"]
+        red = inst.redeem(c)
+        assert red["status"] == "ok", red
+        assert "redeem refused" not in inst.log_text()
+    finally:
+        reports = [r for e in made for r in e.finish()]
+    assert not reports, "sanitizer reports:\n" + "\n".join(reports)
