@@ -6,6 +6,7 @@
 #include "login.h"
 
 #include "attr.h"
+#include "auth_client.h"
 #include "config.h"
 #include "log.h"
 #include "mem.h"
@@ -325,28 +326,58 @@ static int login_recv_mode(int ctl, char *mode_r, int *fd_r)
     return 0;
 }
 
-/* The parent's check of the login process's record. */
-static int login_read_user(int ctl, struct login_user *u, char addr[LOGIN_ADDR_MAX])
+/*
+ * Who logged in, as authd says: the login process's cookie redeemed
+ * (only a root client may redeem in a root instance), then the mailbox
+ * found here.  The login process's own idea of the user name is only
+ * compared.  0, or -1 (logged).
+ */
+static int login_redeem(const struct login_settings *set, const char *cookie, const char *claimed,
+                        struct login_user *u)
+{
+    struct auth_result res;
+    char *err = NULL;
+    if (auth_client_redeem(cookie, set->service, NULL, 0, &res, &err) < 0) {
+        msg_warn("cannot redeem a login cookie: %s", err);
+        free(err);
+        return -1;
+    }
+    int rc = -1;
+    if (res.status != AUTH_OK)
+        msg_warn("login cookie refused by authd: %s", res.reason);
+    else if (strcmp(res.user, claimed) != 0)
+        msg_warn("the login process claimed user %s, authd says %s: session refused", claimed,
+                 res.user);
+    else if (login_mailbox(res.user, res.uid, res.gid, res.home, u, &err) < 0) {
+        msg_warn("login of %s: %s", res.user, err);
+        free(err);
+    } else if (u->uid <= 0 || u->gid <= 0 || *u->maildir != '/' || !login_path_safe(u->maildir)) {
+        msg_warn("login of %s: refused: uid %ld, gid %ld, mailbox %s", res.user, u->uid, u->gid,
+                 u->maildir);
+        login_user_clear(u);
+    } else
+        rc = 0;
+    auth_result_clear(&res);
+    return rc;
+}
+
+/* The parent's reading of the login process's record. */
+static int login_read_user(const struct login_settings *set, int ctl, struct login_user *u,
+                           char addr[LOGIN_ADDR_MAX])
 {
     stream_t *s = stream_open_fd(ctl, 0);
     struct attr_list *l = attr_list_new();
-    const char *err = NULL, *user, *maildir, *a;
-    long long uid, gid;
+    static const struct attr_limits limits = {.max_value = 1024, .max_attrs = 8};
+    const char *err = NULL, *user, *cookie, *a;
     int rc = -1;
-    int r = attr_read(s, l, NULL, &err);
+    int r = attr_read(s, l, &limits, &err);
     if (r == 0) {
-        if (attr_get_str(l, "user", &user) < 0 || attr_get_str(l, "maildir", &maildir) < 0 ||
-            attr_get_int_range(l, "uid", 1, INT32_MAX, &uid) < 0 ||
-            attr_get_int_range(l, "gid", 1, INT32_MAX, &gid) < 0 ||
+        if (attr_get_str(l, "user", &user) < 0 || attr_get_str(l, "cookie", &cookie) < 0 ||
             attr_get_str_opt(l, "client_addr", "", &a) < 0)
             msg_warn("bad user record from the login process: %s", attr_error(l));
-        else if (*maildir != '/' || !login_path_safe(maildir))
-            msg_warn("bad maildir from the login process");
-        else {
-            u->user = xstrdup(user);
-            u->maildir = xstrdup(maildir);
-            u->uid = (long)uid;
-            u->gid = (long)gid;
+        else if (!auth_cookie_valid(cookie))
+            msg_warn("bad login cookie from the login process");
+        else if (login_redeem(set, cookie, user, u) == 0) {
             if (str_lcpy(addr, a, LOGIN_ADDR_MAX) < 0)
                 addr[0] = '\0';
             rc = 0;
@@ -449,7 +480,7 @@ void login_session(stream_t *client, const struct login_settings *set)
     char addr[LOGIN_ADDR_MAX] = "";
     char mode;
     int cfd = -1;
-    if (login_recv_mode(ctl[0], &mode, &cfd) == 0 && login_read_user(ctl[0], &u, addr) == 0) {
+    if (login_recv_mode(ctl[0], &mode, &cfd) == 0 && login_read_user(set, ctl[0], &u, addr) == 0) {
         pid_t mpid = fork();
         if (mpid == 0) {
             (void)close(ctl[0]);

@@ -10,8 +10,9 @@
  *                    never reads a byte from the network and does not
  *                    link OpenSSL.  For each client it forks a child that
  *                    drops to mail_owner and executes DAEMON-login, then
- *                    waits on a socket for one small record from it,
- *                    checks it, and forks the mail process.
+ *                    waits on a socket for one small record from it
+ *                    (a login cookie, see Trust), asks authd who logged
+ *                    in, and forks the mail process.
  *   login process    DAEMON-login, as mail_owner: the whole dialogue with
  *                    the untrusted client before login (greeting, CAPA,
  *                    STLS/STARTTLS or implicit TLS, USER/PASS, AUTH) and
@@ -52,16 +53,20 @@
  * when authd has no uid/gid.  In a non-root instance (master not root)
  * no ids change: all processes run as the invoking user.
  *
- * Trust: a login process taken over by its client could send the parent
- * any user's name and ids; the parent refuses root and malformed
- * records, but otherwise believes it (Dovecot closes this gap with a
- * cookie that the master checks with the auth server; tern does not
- * yet).
+ * Trust: the login process is the one that may be taken over by its
+ * client, so the parent does not take its word for who logged in.  authd
+ * gives the login process a one-time cookie with a successful login
+ * (auth_client.h); the record carries only that cookie (and the user
+ * name, which is compared); the parent redeems it with authd, which
+ * answers only a root client in a root instance, and finds the mailbox
+ * from authd's answer itself.  A login process can therefore open only
+ * the session of a user whose password it was given.
  */
 #ifndef TERN_LOGIN_H
 #define TERN_LOGIN_H
 
 #include "sys.h"
+#include "auth_client.h"
 #include "stream.h"
 
 #define LOGIN_ADDR_MAX 64
@@ -126,6 +131,7 @@ struct login_conn {
     bool loopback;                    /* from 127.0.0.0/8 or ::1 */
     bool logged_in;                   /* login_authenticate succeeded */
     struct login_user user;           /* valid when logged_in */
+    char cookie[AUTH_COOKIE_LEN + 1]; /* authd's login cookie, when logged_in */
 };
 
 struct login_program {
@@ -146,6 +152,15 @@ struct login_program {
 
 /* The login program's main(); never returns. */
 void login_main(int argc, char **argv, const struct login_program *p) TERN_NORETURN;
+
+/*
+ * The record to the session parent (done by login_main after a login):
+ * the mode byte, with client_fd attached for a hand-off (-1: this process
+ * stays as the proxy), then client_addr, user and authd's cookie.
+ * Public for the tests' forged login program.  0 or -1.
+ */
+int login_send_record(int ctl, int client_fd, const char *client_addr, const char *user,
+                      const char *cookie);
 
 /* The TLS server context the parent handed over; NULL without TLS. */
 struct tls_server *login_tls(void);

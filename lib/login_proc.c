@@ -59,6 +59,7 @@ int login_authenticate(struct login_conn *lc, const char *service, const char *u
         .password = password,
         .client_addr = lc->client_addr,
         .tls = tls_active(lc->client),
+        .want_cookie = true, /* the session parent redeems it: login.h */
         /*
          * authd is one process hashing every password (yescrypt: ~0.1 s of
          * CPU on a slow machine); a burst of logins queues there.  Wait as
@@ -84,8 +85,10 @@ int login_authenticate(struct login_conn *lc, const char *service, const char *u
             free(err);
             *reason_r = xstrdup("mailbox not available");
             status = AUTH_TEMPFAIL;
-        } else
+        } else {
             lc->logged_in = true;
+            memcpy(lc->cookie, res.cookie, sizeof(lc->cookie));
+        }
     } else
         *reason_r = xstrdup(res.reason != NULL ? res.reason : "authentication failed");
     auth_result_clear(&res);
@@ -169,14 +172,15 @@ static int login_send_mode(int ctl, int client_fd)
     return n == 1 ? 0 : -1;
 }
 
-static int login_send_user(int fd, const struct login_user *u, const char *addr)
+int login_send_record(int ctl, int client_fd, const char *client_addr, const char *user,
+                      const char *cookie)
 {
-    stream_t *s = stream_open_fd(fd, 0);
-    attr_put_str(s, "client_addr", addr);
-    attr_put_str(s, "user", u->user);
-    attr_put_int(s, "uid", u->uid);
-    attr_put_int(s, "gid", u->gid);
-    attr_put_str(s, "maildir", u->maildir);
+    if (login_send_mode(ctl, client_fd) < 0)
+        return -1;
+    stream_t *s = stream_open_fd(ctl, 0);
+    attr_put_str(s, "client_addr", client_addr);
+    attr_put_str(s, "user", user);
+    attr_put_str(s, "cookie", cookie);
     attr_end(s);
     int rc = stream_flush(s) == STREAM_OK ? 0 : -1;
     stream_close(&s);
@@ -249,14 +253,16 @@ void login_main(int argc, char **argv, const struct login_program *p)
     if (rc == 0 && lc.logged_in) {
         bool handoff = !tls_active(client) && stream_buffered(client) == 0 &&
                        stream_flush(client) == STREAM_OK;
-        if (login_send_mode(ctl, handoff ? stream_fd(client) : -1) == 0 &&
-            login_send_user(ctl, &lc.user, lc.client_addr) == 0 && !handoff) {
+        if (login_send_record(ctl, handoff ? stream_fd(client) : -1, lc.client_addr, lc.user.user,
+                              lc.cookie) == 0 &&
+            !handoff) {
             (void)close(ctl);
             login_proxy(client, sp);
         }
     }
     (void)stream_flush(client);
     login_user_clear(&lc.user);
+    explicit_bzero(lc.cookie, sizeof(lc.cookie));
     stream_close(&client);
     tls_server_free(&login_tls_ctx);
     exit(0);

@@ -522,6 +522,100 @@ def test_process_identities(inst):
     r.close()
 
 
+def _maps_openssl(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return any("libcrypto" in line or "libssl" in line for line in f)
+
+
+@pytest.mark.skipif(not is_root(), reason="the privilege split needs root")
+def test_session_processes_do_not_map_openssl(inst):
+    """Only pop3d-login links OpenSSL: a plaintext session's two processes
+    (the session parent and the mail process forked from it) do not map it,
+    which is what keeps a session small."""
+    r = Raw(inst.port)
+    r.line()
+    r.cmd(f"USER alice@{DOMAIN}")
+    assert r.cmd("PASS " + PASSWORDS["alice"]).startswith(b"+OK")
+    vuid = os.stat(inst.maildir()).st_uid
+
+    def session():
+        for pid, name in _descendants(inst.proc.pid):
+            kids = _descendants(pid)
+            if name == "pop3d" and len(kids) == 1 and _proc_uid(kids[0][0]) == vuid:
+                return pid, kids[0][0]
+        return None
+    found = wait_for(session, 10)
+    assert found, _descendants(inst.proc.pid)
+    parent, mail = found
+    assert not _maps_openssl(parent) and not _maps_openssl(mail)
+    # during a TLS session the login process (pop3d-login) does map it
+    t = Raw(inst.port)
+    t.line()
+    t.cmd("STLS")
+    t.sock = inst.tls_ctx().wrap_socket(t.sock)
+    def login_procs():  # children of the pop3d processes (master's children)
+        return [k for p, n in _descendants(inst.proc.pid) if n == "pop3d"
+                for k, kn in _descendants(p) if kn == "pop3d-login"]
+    logins = wait_for(login_procs, 10)
+    assert logins and all(_maps_openssl(p) for p in logins)
+    t.cmd("QUIT")
+    t.close()
+    r.cmd("QUIT")
+    r.close()
+
+
+class ForgedInst(Pop3Inst):
+    """An instance whose pop3d-login is tests/progs/login_forge: a login
+    process taken over by its client, which sends the session parent
+    whatever record the client asks for."""
+
+    def __init__(self):
+        super().__init__()
+        d = os.path.join(self.top, "libexec")
+        os.mkdir(d)
+        for name in os.listdir(os.path.join(BUILD, "libexec")):
+            os.symlink(os.path.join(BUILD, "libexec", name), os.path.join(d, name))
+        os.unlink(os.path.join(d, "pop3d-login"))
+        os.symlink(os.path.join(BUILD, "tests", "login_forge"), os.path.join(d, "pop3d-login"))
+        self.add_main(f"daemon_directory = {d}\n")
+
+    def forged(self, line):
+        r = Raw(self.port, timeout=20)
+        r.send(line.encode() + b"\r\n")
+        first = r.line()  # the mail process's reply to the login, or b"" (closed)
+        r.close()
+        return first
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(BUILD, "tests", "login_forge")),
+                    reason="tests/progs/login_forge is not built")
+def test_session_parent_believes_only_authd():
+    """A login process taken over by its client cannot open another user's
+    mailbox: the session parent redeems the login cookie with authd and
+    compares the user; a made-up cookie or a borrowed one is refused and
+    no mail process runs (bob's new mail stays in new/)."""
+    gen = factory(ForgedInst)
+    make = next(gen)
+    try:
+        inst = make()
+        inst.put(MESSAGES[0], user="bob")
+        alice, bob = f"alice@{DOMAIN}", f"bob@{DOMAIN}"
+        # the control: an honest record opens the session
+        assert inst.forged(f"honest {alice} {PASSWORDS['alice']}").startswith(b"+OK Logged in")
+        # alice's password, alice's cookie, but the record claims bob
+        assert inst.forged(f"claim {alice} {PASSWORDS['alice']} {bob}") == b""
+        # no password at all: a made-up cookie
+        assert inst.forged(f"bogus {bob}") == b""
+        assert os.listdir(os.path.join(inst.maildir("bob"), "new")), "bob's mailbox was opened"
+        log = inst.log_text()
+        assert "the login process claimed user " + bob in log, log[-3000:]
+        assert "login cookie refused by authd" in log, log[-3000:]
+        # and the honest login still works afterwards (nothing got stuck)
+        assert inst.forged(f"honest {bob} {PASSWORDS['bob']}").startswith(b"+OK Logged in")
+    finally:
+        next(gen, None)
+
+
 def _holds_tcp_peer(pid, client_addr):
     """Whether pid has an fd on the server end of the client's TCP connection."""
     port = client_addr[1]
