@@ -269,18 +269,7 @@ def test_plaintext_refused_unless_allowed(make_inst):
 
 def test_raw_protocol_and_bad_requests(make_inst):
     inst = make_inst()
-    def raw(data):
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(10)
-            s.connect(inst.sock)
-            s.sendall(data)
-            buf = b""
-            while not buf.endswith(b"\n\n"):
-                got = s.recv(4096)
-                if not got:
-                    break
-                buf += got
-            return buf.decode()
+    raw = inst.raw
     # What socat would show: one record each way.
     reply = raw(b"request=auth\nservice=pop3\nuser=alice@example.test\npassword=Secret-1\n"
                 b"client_addr=192.0.2.70\ntls=yes\n\n")

@@ -13,16 +13,14 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "unit_tmp.h"
+
 static char log_path[] = "/tmp/test_authd_cookie.XXXXXX";
 
 static char *log_text(void)
 {
-    FILE *fp = fopen(log_path, "r");
-    assert_non_null(fp);
-    char *buf = xcalloc(1, 65536);
-    size_t n = fread(buf, 1, 65535, fp);
-    buf[n] = '\0';
-    fclose(fp);
+    char *buf = unit_read_file(log_path);
+    assert_non_null(buf);
     return buf;
 }
 

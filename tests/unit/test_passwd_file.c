@@ -18,6 +18,8 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include "unit_tmp.h"
+
 static char log_path[] = "/tmp/test_passwd_file.XXXXXX";
 
 static const struct passwd_opts no_plain = {.allow_plaintext = false};
@@ -25,12 +27,8 @@ static const struct passwd_opts plain_ok = {.allow_plaintext = true};
 
 static char *log_text(void)
 {
-    FILE *fp = fopen(log_path, "r");
-    assert_non_null(fp);
-    char *buf = xcalloc(1, 65536);
-    size_t n = fread(buf, 1, 65535, fp);
-    buf[n] = '\0';
-    fclose(fp);
+    char *buf = unit_read_file(log_path);
+    assert_non_null(buf);
     return buf;
 }
 

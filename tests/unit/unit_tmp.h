@@ -1,10 +1,12 @@
 /*
  * unit_tmp.h - temporary directories for the unit tests: one made per
- * test group under /tmp, removed with everything in it afterwards.
+ * test group under /tmp, removed with everything in it afterwards; and
+ * reading back a small file a test wrote.
  */
 #ifndef TERN_UNIT_TMP_H
 #define TERN_UNIT_TMP_H
 
+#include "mem.h"
 #include "str.h"
 
 #include <stdio.h>
@@ -25,6 +27,19 @@ static inline int unit_rm_rf(const char *path)
     int rc = system(cmd);
     free(cmd);
     return rc == 0 ? 0 : -1;
+}
+
+/* A test's small file (a log) as a NUL-terminated string, NULL when unreadable; free it. */
+static inline char *unit_read_file(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return NULL;
+    char *buf = xcalloc(1, 65536);
+    size_t n = fread(buf, 1, 65535, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
 }
 
 #endif
