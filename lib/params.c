@@ -276,9 +276,17 @@ const struct param_def param_table[] = {
     I("pop3d_command_line_limit", "255", 255,
       "The longest POP3 command line in bytes, not counting CRLF (RFC 2449 allows 255); AUTH "
       "responses may be as long as a SASL PLAIN response needs."),
+    S("pop3d_expire", "",
+      "The message retention policy the POP3 server announces in CAPA (RFC 2449 EXPIRE): empty "
+      "(nothing announced), NEVER, or a number of days; 0 also makes the server remove every "
+      "message a session retrieved with RETR when it ends with QUIT."),
     I("pop3d_hard_error_limit", "10", 1,
       "The POP3 server disconnects a client after this many bad commands (unknown, malformed or "
       "too long) in one session."),
+    T("pop3d_login_delay", "0", 's', 0,
+      "The shortest time between two POP3 logins to one mailbox (RFC 2449 LOGIN-DELAY, announced "
+      "in CAPA); an earlier login gets -ERR [LOGIN-DELAY] after its password was checked. 0: no "
+      "limit, nothing announced."),
     S("pop3d_plaintext_auth", "loopback",
       "When the POP3 server accepts USER/PASS and AUTH without TLS: yes (always), loopback (only "
       "from 127.0.0.0/8 and ::1) or no (only after STLS or on the implicit TLS port)."),

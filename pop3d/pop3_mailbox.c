@@ -5,7 +5,8 @@
  * that removes the messages marked deleted.
  *
  * One POP3 session per Maildir: an exclusive, non-blocking flock(2) on
- * "tern-pop3.lock" in the Maildir, held for the whole session.  Delivery
+ * "tern-pop3.lock" in the Maildir, held for the whole session; the file's
+ * mtime is the last successful login (for pop3d_login_delay).  Delivery
  * (new files in new/) and IMAP go on meanwhile; what they add is seen at
  * the next login.  A message renamed by a flag change meanwhile is found
  * again in cur/ by its base name.
@@ -20,6 +21,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #define POP3_LOCK_FILE "tern-pop3.lock"
 
@@ -119,12 +122,32 @@ static int pop3_snapshot(struct pop3_mbox *mb, struct maildir_entry *e, size_t n
     return rc;
 }
 
-int pop3_mbox_open(const char *dir, struct pop3_mbox *mb, char **error_r)
+/* RFC 2449 LOGIN-DELAY: was the last login (the lock file's mtime) too recent? */
+static bool pop3_too_soon(const struct pop3_mbox *mb, long login_delay)
+{
+    struct stat st;
+    if (login_delay <= 0 || fstat(mb->lock_fd, &st) < 0 || st.st_size == 0)
+        return false; /* size 0: a new lock file, no login yet */
+    time_t now = time(NULL);
+    return now >= st.st_mtime && now - st.st_mtime < login_delay;
+}
+
+/* Stamp this login: one byte in the lock file (it now counts) and its mtime. */
+static void pop3_stamp_login(const struct pop3_mbox *mb)
+{
+    if (pwrite(mb->lock_fd, "L", 1, 0) != 1 || futimens(mb->lock_fd, NULL) < 0)
+        msg_warn("%s/%s: cannot record the login time: %s", mb->dir, POP3_LOCK_FILE,
+                 strerror(errno));
+}
+
+int pop3_mbox_open(const char *dir, long login_delay, struct pop3_mbox *mb, char **error_r)
 {
     *mb = (struct pop3_mbox){.dir = xstrdup(dir), .lock_fd = -1};
     int rc = pop3_lock(mb, error_r);
     if (rc != POP3_MBOX_OK)
         return rc;
+    if (pop3_too_soon(mb, login_delay))
+        return POP3_MBOX_DELAY;
     pop3_move_new(dir);
     maildir_uidlist_t *ul = NULL;
     struct maildir_entry *e = NULL;
@@ -143,6 +166,7 @@ int pop3_mbox_open(const char *dir, struct pop3_mbox *mb, char **error_r)
         msg_warn("%s (UIDs may change at the next login)", err);
         free(err);
     }
+    pop3_stamp_login(mb);
     return POP3_MBOX_OK;
 }
 

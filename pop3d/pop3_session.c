@@ -170,6 +170,7 @@ static void pop3_send(struct pop3_sess *ps, struct pop3_msg *m, long lines)
     (void)stream_flush(ps->s);
     close(fd);
     if (lines < 0) {
+        m->retrieved = true;
         ps->retr++;
         ps->retr_bytes += cv.out_bytes;
     }
@@ -192,6 +193,13 @@ static void pop3_top(struct pop3_sess *ps, const char *args)
 
 static void pop3_quit(struct pop3_sess *ps)
 {
+    /* EXPIRE 0 (RFC 2449): what was retrieved goes, DELE or not. */
+    if (strcmp(pop3_cfg.expire, "0") == 0)
+        for (size_t i = 0; i < ps->mb.count; i++)
+            if (ps->mb.msgs[i].retrieved && !ps->mb.msgs[i].deleted) {
+                ps->mb.msgs[i].deleted = true;
+                ps->dele++;
+            }
     size_t failed = pop3_mbox_expunge(&ps->mb);
     if (failed > 0)
         pop3_reply(ps->s, "-ERR [SYS/TEMP] %zu deleted messages were not removed.", failed);
@@ -267,8 +275,13 @@ void pop3_postlogin(stream_t *client, const struct login_user *user, const char 
     struct pop3_sess ps = {.s = client, .user = user};
     char *err = NULL;
     stream_set_timeout(client, pop3_cfg.timeout);
-    int rc = pop3_mbox_open(user->maildir, &ps.mb, &err);
-    if (rc == POP3_MBOX_INUSE) {
+    int rc = pop3_mbox_open(user->maildir, pop3_cfg.login_delay, &ps.mb, &err);
+    if (rc == POP3_MBOX_DELAY) {
+        msg_info("login too soon: user=<%s>, rip=%s, login_delay=%lds", user->user, client_addr,
+                 pop3_cfg.login_delay);
+        pop3_reply(client, "-ERR [LOGIN-DELAY] Logged in less than %ld seconds ago.",
+                   pop3_cfg.login_delay);
+    } else if (rc == POP3_MBOX_INUSE) {
         msg_info("mailbox in use: user=<%s>, rip=%s", user->user, client_addr);
         pop3_reply(client, "-ERR [IN-USE] Mailbox is locked by another POP3 session.");
     } else if (rc != POP3_MBOX_OK) {

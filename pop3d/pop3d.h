@@ -69,6 +69,8 @@ struct pop3_config {
     long error_limit;
     const char *plaintext; /* yes, no, loopback */
     bool wrapper;
+    long login_delay;   /* seconds; 0: none */
+    const char *expire; /* "" (not announced), "NEVER" or days */
 };
 extern struct pop3_config pop3_cfg;
 
@@ -88,6 +90,7 @@ struct pop3_msg {
     uint32_t uid;
     uint64_t vsize; /* CRLF size */
     bool deleted;
+    bool retrieved; /* by RETR (for pop3d_expire = 0) */
 };
 
 struct pop3_mbox {
@@ -98,9 +101,13 @@ struct pop3_mbox {
     size_t count;
 };
 
-enum { POP3_MBOX_OK = 0, POP3_MBOX_INUSE = -1, POP3_MBOX_TEMP = -2 };
-/* Lock (one POP3 session per Maildir), move new/ to cur/, take the snapshot. */
-int pop3_mbox_open(const char *dir, struct pop3_mbox *mb, char **error_r);
+enum { POP3_MBOX_OK = 0, POP3_MBOX_INUSE = -1, POP3_MBOX_TEMP = -2, POP3_MBOX_DELAY = -3 };
+/*
+ * Lock (one POP3 session per Maildir), check the login delay (the lock
+ * file's mtime is the last login; login_delay 0: no check), move new/ to
+ * cur/, take the snapshot, and stamp the login.
+ */
+int pop3_mbox_open(const char *dir, long login_delay, struct pop3_mbox *mb, char **error_r);
 /* Open a message's file (following a rename by a concurrent flag change); fd or -1. */
 int pop3_mbox_msg_open(struct pop3_mbox *mb, struct pop3_msg *m);
 /* UPDATE: remove the deleted messages; the count not removed. */

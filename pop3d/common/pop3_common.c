@@ -20,6 +20,14 @@ void pop3_config_load(void)
     pop3_cfg.error_limit = (long)cfg_int("pop3d_hard_error_limit");
     pop3_cfg.plaintext = cfg_str("pop3d_plaintext_auth");
     pop3_cfg.wrapper = cfg_bool("pop3d_tls_wrappermode");
+    pop3_cfg.login_delay = (long)cfg_time("pop3d_login_delay");
+    pop3_cfg.expire = cfg_str("pop3d_expire");
+    size_t n = strspn(pop3_cfg.expire, "0123456789");
+    if (strcmp(pop3_cfg.expire, "NEVER") != 0 && (pop3_cfg.expire[n] != '\0' || n > 9)) {
+        msg_warn("pop3d_expire = %s: use NEVER or a number of days; nothing is announced",
+                 pop3_cfg.expire);
+        pop3_cfg.expire = "";
+    }
     if (strcmp(pop3_cfg.plaintext, "yes") != 0 && strcmp(pop3_cfg.plaintext, "no") != 0 &&
         strcmp(pop3_cfg.plaintext, "loopback") != 0) {
         msg_warn("pop3d_plaintext_auth = %s: use yes, no or loopback; using no",
@@ -61,6 +69,10 @@ void pop3_capa(stream_t *s, bool authorization, bool stls, bool user_sasl)
         str_appendz(l, "USER\r\nSASL PLAIN LOGIN\r\n");
     if (authorization && stls)
         str_appendz(l, "STLS\r\n");
+    if (pop3_cfg.login_delay > 0)
+        str_appendf(l, "LOGIN-DELAY %ld\r\n", pop3_cfg.login_delay);
+    if (*pop3_cfg.expire != '\0')
+        str_appendf(l, "EXPIRE %s\r\n", pop3_cfg.expire);
     str_appendz(l, "IMPLEMENTATION tern\r\n.\r\n");
     (void)stream_write(s, str_c(l), str_len(l));
     (void)stream_flush(s);

@@ -392,6 +392,92 @@ def test_plaintext_refused_when_configured(make_inst):
     p.quit()
 
 
+def test_no_login_delay_or_expire_by_default(inst):
+    capa = poplib.POP3("127.0.0.1", inst.port, timeout=30).capa()
+    assert "LOGIN-DELAY" not in capa and "EXPIRE" not in capa
+    p = inst.pop()
+    p.quit()
+    p = inst.pop()  # at once: no delay is enforced
+    p.quit()
+
+
+def test_login_delay(make_inst):
+    inst = make_inst(main={"pop3d_login_delay": "3s"})
+    inst.put(MESSAGES[0])
+    c = poplib.POP3("127.0.0.1", inst.port, timeout=30)
+    assert c.capa()["LOGIN-DELAY"] == ["3"]  # announced before login too
+    c.quit()
+    p = inst.pop()
+    assert p.capa()["LOGIN-DELAY"] == ["3"]
+    p.quit()
+    first = time.monotonic()
+    # A second login within 3 s: the password is right, the login refused,
+    # and the mailbox untouched (the refused login does not restart the clock).
+    inst.put(MESSAGES[1])
+    with pytest.raises(poplib.error_proto) as e:
+        inst.pop()
+    assert b"[LOGIN-DELAY]" in e.value.args[0]
+    assert os.listdir(os.path.join(inst.maildir(), "new")), "new/ was moved by a refused login"
+    # a wrong password still gets [AUTH], not a hint about the delay
+    r = Raw(inst.port)
+    r.line()
+    r.cmd(f"USER alice@{DOMAIN}")
+    assert r.cmd("PASS wrong").startswith(b"-ERR [AUTH]")
+    r.close()
+    # bob has his own clock
+    inst.pop("bob").quit()
+    time.sleep(max(0.0, first + 3.3 - time.monotonic()))
+    p = inst.pop()
+    assert p.stat()[0] == 2
+    p.quit()
+    assert "login too soon: user=<alice@" in inst.log_text()
+
+
+def test_expire_zero_removes_what_was_retrieved(make_inst):
+    inst = make_inst(main={"pop3d_expire": "0"})
+    for m in MESSAGES[:3]:
+        inst.put(m)
+    p = inst.pop()
+    assert p.capa()["EXPIRE"] == ["0"]
+    p.retr(2)
+    p.top(3, 0)  # TOP is not a retrieval
+    p.quit()
+    p = inst.pop()
+    assert p.stat()[0] == 2
+    got = [b"\r\n".join(p.retr(i)[1]) + b"\r\n" for i in (1, 2)]
+    assert got == [crlf(MESSAGES[0]), crlf(MESSAGES[2])]
+    # without QUIT nothing goes
+    p.retr(1)
+    p.sock.shutdown(socket.SHUT_RDWR)  # poplib's file object keeps the fd open
+    p.sock.close()
+
+    def login():  # the dropped session's mail process may still hold the lock
+        try:
+            return inst.pop()
+        except poplib.error_proto as e:
+            assert b"[IN-USE]" in e.args[0]
+            return None
+    p = wait_for(login, 10)
+    assert p and p.stat()[0] == 2
+    p.quit()
+
+
+@pytest.mark.parametrize("value,capa", [("NEVER", ["NEVER"]), ("31", ["31"]), ("soon", None)])
+def test_expire_announced(make_inst, value, capa):
+    inst = make_inst(main={"pop3d_expire": value})
+    for m in MESSAGES[:2]:
+        inst.put(m)
+    p = inst.pop()
+    assert p.capa().get("EXPIRE") == capa
+    p.retr(1)
+    p.quit()
+    p = inst.pop()
+    assert p.stat()[0] == 2  # only EXPIRE 0 removes retrieved mail
+    p.quit()
+    if capa is None:
+        assert "pop3d_expire = soon: use NEVER or a number of days" in inst.log_text()
+
+
 def test_curl(inst):
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
