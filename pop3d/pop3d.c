@@ -43,6 +43,11 @@ static void pop3_pre_jail(const char *service, void *ctx)
     (void)ctx;
     pop3_config_load();
     pop3_tls_init(); /* key files may be readable by root only */
+    const char *jail = getenv(SERVER_ENV_CHROOT);
+    if (jail != NULL && *jail != '\0')
+        msg_error("pop3d cannot run chrooted (master.cf chroot field): it executes "
+                  "$daemon_directory/%s for each client; set the field to n",
+                  pop3_login_set.program);
     const char *unpriv = getenv(SERVER_ENV_UNPRIV);
     if (getuid() == 0 && (unpriv == NULL || strcmp(unpriv, "n") != 0))
         msg_warn("pop3d runs as mail_owner (master.cf unpriv is not n): sessions cannot "
