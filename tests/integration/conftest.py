@@ -85,6 +85,15 @@ def children_of(pid):
     return kids
 
 
+def read_text(path):
+    """A log or output file's text so far ("" before it exists)."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
 def wait_for(cond, timeout=5.0, step=0.05):
     """Poll cond() until it returns a true value or timeout seconds pass."""
     deadline = time.monotonic() + timeout
@@ -210,18 +219,10 @@ class Instance:
         assert wait_for(lambda: self.log_text().count("reload --") > mark, 5), "no reload logged"
 
     def log_text(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_text(self.log)
 
     def output(self):
-        try:
-            with open(self.out, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_text(self.out)
 
     def wait_log(self, pattern, timeout=5.0):
         rx = re.compile(pattern)

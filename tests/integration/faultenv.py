@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 import time
 
-from conftest import BUILD, SANITIZER_MARKS, ensure_test_user, is_root, wait_for
+from conftest import BUILD, SANITIZER_MARKS, ensure_test_user, is_root, read_text, wait_for
 
 BIN = os.path.join(BUILD, "bin")
 LIBEXEC = os.path.join(BUILD, "libexec")
@@ -284,18 +284,10 @@ class FaultEnv:
     # ---- logs -----------------------------------------------------------
 
     def log_text(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_text(self.log)
 
     def output(self):
-        try:
-            with open(self.out, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_text(self.out)
 
     def tail(self, n=4000):
         return self.log_text()[-n:]

@@ -27,7 +27,7 @@ import tempfile
 
 import pytest
 
-from conftest import BUILD, SANITIZER_MARKS, ensure_test_user, is_root, wait_for
+from conftest import BUILD, SANITIZER_MARKS, ensure_test_user, is_root, read_text, wait_for
 
 TERN = os.path.join(BUILD, "bin", "tern")
 LIBEXEC = os.path.join(BUILD, "libexec")
@@ -136,18 +136,11 @@ class TernEnv:
         except OSError:
             return False
 
-    def _read(self, path):
-        try:
-            with open(path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
     def log_text(self):
-        return self._read(self.log)
+        return read_text(self.log)
 
     def output(self):
-        return self._read(self.out)
+        return read_text(self.out)
 
     def sanitizer_report(self):
         text = self.output() + self.log_text()

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, children_of, pid_alive, wait_for
+from conftest import BUILD, children_of, pid_alive, read_text, wait_for
 
 LIBEXEC = os.path.join(BUILD, "libexec")
 QMGR = os.path.join(LIBEXEC, "qmgr")
@@ -949,11 +949,7 @@ class Real:
         return sorted(os.path.join(d, n) for n in os.listdir(d)) if os.path.isdir(d) else []
 
     def log_text(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_text(self.log)
 
     def queued(self):
         return [n for d in ("incoming", "active", "deferred")

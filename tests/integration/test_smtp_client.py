@@ -24,7 +24,7 @@ import time
 import pytest
 
 import dnsserver
-from conftest import ensure_test_user, free_port, is_root, wait_for
+from conftest import ensure_test_user, free_port, is_root, read_text, wait_for
 
 SRC = os.environ.get("TERN_SRC") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -131,11 +131,7 @@ class Tern:
         return out
 
     def log_text(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_text(self.log)
 
     def queued(self):
         return [n for d in ("incoming", "active", "deferred")
