@@ -172,7 +172,20 @@ def terns():
 
 # ---- a scriptable SMTP peer ------------------------------------------------
 
-class Peer:
+class PeerServer:
+    """What the fake SMTP peers share: where they listen and how they stop
+    (self.server is a socketserver server running in a thread)."""
+
+    @property
+    def nexthop(self):
+        return f"[{self.addr}]:{self.port}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Peer(PeerServer):
     """A tiny SMTP server on addr:port with knobs for odd behaviour.
 
     rcpt_replies: list of replies for successive RCPT commands (then 250).
@@ -298,27 +311,26 @@ class Peer:
             else:
                 say("502 5.5.2 Error: command not recognized")
 
-    @property
-    def nexthop(self):
-        return f"[{self.addr}]:{self.port}"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
-@pytest.fixture
-def peer():
+def peer_factory(make_peer):
+    """The body of a peer fixture (use with `yield from`): yields make(**kw),
+    which calls make_peer(**kw); every peer made is closed at teardown."""
     made = []
 
     def make(**kw):
-        p = Peer(**kw)
+        p = make_peer(**kw)
         made.append(p)
         return p
 
     yield make
     for p in made:
         p.close()
+
+
+@pytest.fixture
+def peer():
+    yield from peer_factory(Peer)
 
 
 MSG = (b"From: alice@a.test\r\nTo: bob@peer.test\r\nSubject: outward\r\n\r\n"

@@ -23,7 +23,7 @@ import pytest
 
 from conftest import wait_for
 import test_smtp_client
-from test_smtp_client import MSG, peer, terns  # noqa: F401 (fixtures)
+from test_smtp_client import MSG, PeerServer, peer, peer_factory, terns  # noqa: F401 (fixtures)
 
 USER, PASSWORD = "relayuser", "S3cret:pass"
 
@@ -50,7 +50,7 @@ def peer_cert():
     return cert, key
 
 
-class TlsPeer:
+class TlsPeer(PeerServer):
     """An SMTP peer with STARTTLS and AUTH (checks USER/PASSWORD)."""
 
     def __init__(self, cert, key, addr="127.0.0.7", starttls=True, auth=("PLAIN", "LOGIN"),
@@ -164,27 +164,11 @@ class TlsPeer:
             else:
                 say("502 5.5.2 Error: command not recognized")
 
-    @property
-    def nexthop(self):
-        return f"[{self.addr}]:{self.port}"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
 def tlspeer(peer_cert):
-    made = []
-
-    def make(**kw):
-        p = TlsPeer(*peer_cert, **kw)
-        made.append(p)
-        return p
-
-    yield make
-    for p in made:
-        p.close()
+    yield from peer_factory(lambda **kw: TlsPeer(*peer_cert, **kw))
 
 
 def b_cert(b):
