@@ -330,6 +330,20 @@ def test_check_missing_program(inst):
     assert res.returncode != 0 and "not starting" in res.stderr
 
 
+def test_check_missing_login_program(inst, tmp_path):
+    # pop3d executes pop3d-login from daemon_directory for each client.
+    libexec = os.path.join(BUILD, "libexec")
+    for name in os.listdir(libexec):
+        if name != "pop3d-login":
+            os.symlink(os.path.join(libexec, name), tmp_path / name)
+    with open(inst.dir / "main.cf", "a") as f:
+        f.write("daemon_directory = %s\n" % tmp_path)
+    res = tern("check", cfg=inst.dir)
+    assert res.returncode != 0 and "%s-login does not exist" % (tmp_path / "pop3d") in res.stderr
+    os.symlink(os.path.join(libexec, "pop3d-login"), tmp_path / "pop3d-login")
+    tern("check", cfg=inst.dir, check=True)
+
+
 def test_check_inline_table_list(inst):
     # A list element in braces is one table, commas and all.
     with open(inst.dir / "main.cf", "a") as f:

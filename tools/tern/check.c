@@ -54,6 +54,20 @@ static void check_world_writable(const char *path)
         msg_warn("%s is not owned by root", path);
 }
 
+/* Mail access daemons execute a pre-login program next to them (login.h). */
+static const char *const check_login_daemons[] = {"pop3d", "imapd"};
+
+static int check_program(const struct mastercf_entry *e, const char *path)
+{
+    if (!tern_is_executable(path)) {
+        msg_error("%s, line %d: service %s: program %s does not exist or is not executable",
+                  e->file, e->line, e->name, path);
+        return -1;
+    }
+    check_world_writable(path);
+    return 0;
+}
+
 static int check_master_cf_programs(const struct mastercf *mcf, const char *daemon_dir)
 {
     int rc = 0;
@@ -61,12 +75,16 @@ static int check_master_cf_programs(const struct mastercf *mcf, const char *daem
         const struct mastercf_entry *e = &mcf->entries[i];
         char *path =
             e->command[0] == '/' ? xstrdup(e->command) : xasprintf("%s/%s", daemon_dir, e->command);
-        if (!tern_is_executable(path)) {
-            msg_error("%s, line %d: service %s: program %s does not exist or is not executable",
-                      e->file, e->line, e->name, path);
+        if (check_program(e, path) < 0)
             rc = -1;
-        } else
-            check_world_writable(path);
+        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        for (size_t j = 0; rc == 0 && j < N_ELEMENTS(check_login_daemons); j++)
+            if (strcmp(base, check_login_daemons[j]) == 0) {
+                char *login = xasprintf("%s-login", path);
+                if (check_program(e, login) < 0)
+                    rc = -1;
+                free(login);
+            }
         free(path);
     }
     return rc;
