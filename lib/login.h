@@ -140,6 +140,9 @@ struct login_program {
     /* main.cf parameter names: "pop3d_tls_cert_file", "pop3d_tls_key_file", "pop3d_tls_protocols"
      */
     const char *cert_param, *key_param, *protocols_param;
+    /* "pop3d_tls_session_cache_timeout": ticket lifetime (0: no resumption); the
+     * key file is $queue_directory/private/SERVICE_tls_ticket_keys */
+    const char *ticket_lifetime_param;
     void (*init)(void *ctx); /* settings from main.cf */
     /*
      * Pre-login dialogue.  Return 0 after login_authenticate() succeeded

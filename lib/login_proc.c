@@ -207,16 +207,26 @@ static void login_tls_setup(const struct login_program *p, bool check)
     (void)close(LOGIN_FD_TLS_CERT);
     (void)close(LOGIN_FD_TLS_KEY);
     if (rc == 0) {
-        /* Built at the first handshake: a plaintext session never pays for it. */
+        /*
+         * Built at the first handshake: a plaintext session never pays for
+         * it.  Session tickets are encrypted with a key all login processes
+         * of the service share through a file in private/ (made by this
+         * process, as mail_owner), so a client can resume with any of them.
+         */
+        char *tickets =
+            xasprintf("%s/private/%s_tls_ticket_keys", cfg_str("queue_directory"), p->service);
         struct tls_server_settings set = {
             .protocols = cfg_str(p->protocols_param),
+            .ticket_key_file = tickets,
             .ticket_key_uid = -1,
             .ticket_key_gid = -1,
+            .ticket_lifetime = (int)cfg_time(p->ticket_lifetime_param),
             .lazy = !check,
             .pem = &pem,
         };
         login_tls_ctx = tls_server_new(&set, &err);
         tls_pem_pair_wipe(&pem);
+        free(tickets);
     }
     if (login_tls_ctx == NULL) {
         msg_error("TLS is not available: %s", err);

@@ -300,6 +300,10 @@ const struct param_def param_table[] = {
     S("pop3d_tls_protocols", ">=TLSv1.2",
       "TLS protocol versions the POP3 server accepts, in Postfix syntax (\">=TLSv1.2\", \"!SSLv3, "
       "!TLSv1\")."),
+    T("pop3d_tls_session_cache_timeout", "3600s", 's', 0,
+      "Lifetime of the POP3 server's TLS session tickets and the age at which the ticket key "
+      "that all pop3d-login processes share ($queue_directory/private/pop3_tls_ticket_keys) is "
+      "replaced; 0 turns session resumption off."),
     B("pop3d_tls_wrappermode", "no",
       "Whether the POP3 server starts TLS at once, as on port 995 (pop3s); normally set with -o in "
       "master.cf."),

@@ -301,6 +301,7 @@ int main(int argc, char **argv)
         .cert_param = "pop3d_tls_cert_file",
         .key_param = "pop3d_tls_key_file",
         .protocols_param = "pop3d_tls_protocols",
+        .ticket_lifetime_param = "pop3d_tls_session_cache_timeout",
         .init = pop3_login_init,
         .prelogin = pop3_prelogin,
     };

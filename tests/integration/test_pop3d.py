@@ -478,6 +478,42 @@ def test_expire_announced(make_inst, value, capa):
         assert "pop3d_expire = soon: use NEVER or a number of days" in inst.log_text()
 
 
+def _s_client(inst, args, sess_arg):
+    base = ["openssl", "s_client", "-CAfile", inst.cert, "-ign_eof"]
+    return subprocess.run(base + args + sess_arg, input="QUIT\r\n", capture_output=True,
+                          text=True, timeout=30)
+
+
+def test_tls_session_resumption(inst, tmp_path):
+    """Tickets are encrypted with a key all pop3d-login processes share, so a
+    client resumes with whichever login process it gets (pop3s and STLS)."""
+    for args in (["-connect", f"127.0.0.1:{inst.sport}"],
+                 ["-connect", f"127.0.0.1:{inst.port}", "-starttls", "pop3"]):
+        sess = str(tmp_path / "sess.pem")
+        r = _s_client(inst, args, ["-sess_out", sess])
+        assert "+OK Logging out." in r.stdout, r.stdout + r.stderr
+        assert "New, TLSv1.3" in r.stdout
+        r = _s_client(inst, args, ["-sess_in", sess])
+        assert "Reused, TLSv1.3" in r.stdout, r.stdout
+        assert "+OK Logging out." in r.stdout
+    keys = inst.path("queue", "private", "pop3_tls_ticket_keys")
+    st = os.stat(keys)
+    assert st.st_mode & 0o777 == 0o600
+    if is_root():
+        assert st.st_uid == ensure_test_user().pw_uid  # made by pop3d-login as mail_owner
+
+
+def test_tls_session_resumption_off(make_inst, tmp_path):
+    inst = make_inst(main={"pop3d_tls_session_cache_timeout": "0"})
+    sess = str(tmp_path / "sess.pem")
+    args = ["-connect", f"127.0.0.1:{inst.sport}"]
+    r = _s_client(inst, args, ["-sess_out", sess])
+    assert "+OK Logging out." in r.stdout, r.stdout + r.stderr
+    # no ticket was issued, so there is no session to save and resume
+    assert not os.path.exists(sess) or os.path.getsize(sess) == 0
+    assert not os.path.exists(inst.path("queue", "private", "pop3_tls_ticket_keys"))
+
+
 def test_curl(inst):
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
