@@ -60,7 +60,7 @@ size_t maildir_uid_base_len(const char *name)
 
 void maildir_uid_uidl(uint32_t uid, uint32_t uidvalidity, char buf[MAILDIR_UIDL_LEN + 1])
 {
-    (void)snprintf(buf, MAILDIR_UIDL_LEN + 1, "%08X%08X", (unsigned)uid, (unsigned)uidvalidity);
+    (void)snprintf(buf, MAILDIR_UIDL_LEN + 1, "%08x%08x", (unsigned)uid, (unsigned)uidvalidity);
 }
 
 static bool uid_base_valid(const char *base, size_t len)
@@ -280,6 +280,91 @@ int maildir_uid_parse(maildir_uidlist_t *l, const char *text, size_t len, char *
     return uid_index_all(l, error_r);
 }
 
+/* ---- Dovecot's dovecot-uidlist (version 3), taken over once ------------------ */
+
+/* The next space-separated token of line[*pos..len); its length (0 at the end). */
+static size_t uid_token(const char *line, size_t len, size_t *pos, const char **tok_r)
+{
+    while (*pos < len && line[*pos] == ' ')
+        (*pos)++;
+    size_t start = *pos;
+    while (*pos < len && line[*pos] != ' ')
+        (*pos)++;
+    *tok_r = line + start;
+    return *pos - start;
+}
+
+/* "3 V<uidvalidity> N<next_uid> G<guid> ..." (fields in any order, others ignored). */
+static int uid_parse_dovecot_header(maildir_uidlist_t *l, const char *line, size_t len)
+{
+    size_t pos = 0, n;
+    const char *t;
+    uint64_t v = 0, next = 0;
+    if (uid_token(line, len, &pos, &t) != 1 || t[0] != '3')
+        return -1;
+    while ((n = uid_token(line, len, &pos, &t)) > 0) {
+        if (t[0] == 'V' && uid_parse_u64(t + 1, n - 1, UINT32_MAX, &v) < 0)
+            return -1;
+        if (t[0] == 'N' && uid_parse_u64(t + 1, n - 1, UINT32_MAX, &next) < 0)
+            return -1;
+    }
+    if (v == 0 || next == 0)
+        return -1;
+    l->validity = (uint32_t)v;
+    l->next = (uint32_t)next;
+    return 0;
+}
+
+/* "<uid> [<letter><value> ...] :<base>"; W<n> is the CRLF size. */
+static int uid_parse_dovecot_entry(maildir_uidlist_t *l, const char *line, size_t len,
+                                   char **error_r)
+{
+    size_t pos = 0, n;
+    const char *t;
+    uint64_t uid, vsize = 0;
+    if ((n = uid_token(line, len, &pos, &t)) == 0 || uid_parse_u64(t, n, UINT32_MAX, &uid) < 0 ||
+        uid == 0)
+        return error_set(error_r, "malformed entry");
+    while ((n = uid_token(line, len, &pos, &t)) > 0 && t[0] != ':')
+        if (t[0] == 'W' && uid_parse_u64(t + 1, n - 1, UINT64_MAX, &vsize) < 0)
+            return error_set(error_r, "bad W field");
+    if (n == 0)
+        return error_set(error_r, "no file name");
+    const char *base = t + 1; /* the rest of the line, spaces and all */
+    size_t blen = len - (size_t)(base - line);
+    if (!uid_base_valid(base, blen))
+        return error_set(error_r, "bad file name");
+    if (uid >= l->next || (l->n > 0 && uid <= l->e[l->n - 1].uid))
+        return error_set(error_r, "UID %llu out of order", (unsigned long long)uid);
+    uid_append(l, (uint32_t)uid, vsize, xstrndup(base, blen));
+    return 0;
+}
+
+int maildir_uid_parse_dovecot(maildir_uidlist_t *l, const char *text, size_t len, char **error_r)
+{
+    size_t lineno = 0;
+    for (size_t pos = 0; pos < len; lineno++) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        const char *line = text + pos;
+        size_t ll = nl != NULL ? (size_t)(nl - line) : len - pos;
+        pos += ll + 1;
+        if (lineno == 0) {
+            if (uid_parse_dovecot_header(l, line, ll) < 0)
+                return error_set(error_r, "line 1: not a version 3 header");
+            continue;
+        }
+        char *why = NULL;
+        if (uid_parse_dovecot_entry(l, line, ll, &why) < 0) {
+            int rc = error_set(error_r, "line %zu: %s", lineno + 1, why);
+            free(why);
+            return rc;
+        }
+    }
+    if (lineno == 0)
+        return error_set(error_r, "empty file");
+    return uid_index_all(l, error_r);
+}
+
 void maildir_uid_format(const maildir_uidlist_t *l, bool drop_missing, str_t *out)
 {
     str_appendf(out, "tern-uidlist 1 V%u N%u\n", (unsigned)l->validity, (unsigned)l->next);
@@ -317,6 +402,31 @@ static int uid_read_file(const char *path, str_t *text, char **error_r)
     return 0;
 }
 
+/*
+ * A Maildir Dovecot served: keep its UIDs and UIDVALIDITY (so POP3 UIDLs
+ * and IMAP UIDs stay what clients know).  1 when there is nothing usable.
+ */
+static int uid_take_over_dovecot(maildir_uidlist_t *l)
+{
+    char *path = xasprintf("%s/%s", l->dir, MAILDIR_UID_DOVECOT);
+    str_t *text = str_new_max(4096, UIDLIST_MAX_BYTES);
+    char *why = NULL;
+    int rc = uid_read_file(path, text, &why);
+    if (rc == 0 && maildir_uid_parse_dovecot(l, str_c(text), str_len(text), &why) < 0) {
+        uid_clear(l);
+        rc = -1;
+    }
+    if (rc < 0)
+        msg_warn("%s: %s; not taken over", path, why);
+    else if (rc == 0)
+        msg_info("%s: %zu UIDs and UIDVALIDITY %u taken over into %s", path, l->n,
+                 (unsigned)l->validity, MAILDIR_UID_FILE);
+    free(why);
+    str_free(&text);
+    free(path);
+    return rc == 0 ? 0 : 1;
+}
+
 /* Read the list; a missing or broken one starts over with a new uidvalidity. */
 static int uid_load(maildir_uidlist_t *l, char **error_r)
 {
@@ -324,7 +434,10 @@ static int uid_load(maildir_uidlist_t *l, char **error_r)
     str_t *text = str_new_max(4096, UIDLIST_MAX_BYTES);
     char *why = NULL;
     int rc = uid_read_file(path, text, error_r);
-    if (rc == 0 && maildir_uid_parse(l, str_c(text), str_len(text), &why) < 0) {
+    if (rc == 1 && uid_take_over_dovecot(l) == 0) {
+        l->changed = true; /* written as tern-uidlist at the commit */
+        rc = 0;
+    } else if (rc == 0 && maildir_uid_parse(l, str_c(text), str_len(text), &why) < 0) {
         msg_warn("%s: %s; starting a new list (every UID changes)", path, why);
         free(why);
         uid_clear(l);

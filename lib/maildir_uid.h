@@ -29,9 +29,17 @@
  * open.  The list is rewritten as a whole (tern-uidlist.tmp, fsync,
  * rename), so a reader never sees half of it.
  *
- * The POP3 UIDL of a message is "%08X%08X" of uid and uidvalidity (the
- * format of Dovecot's default pop3_uidl_format), so it survives server
- * restarts, renames into cur/ and flag changes.
+ * The POP3 UIDL of a message is "%08x%08x" of uid and uidvalidity: what
+ * Dovecot's default pop3_uidl_format (%08Xu%08Xv) produces, lower-case
+ * hex digits and all (bench/uidl_migration.py checks it against the real
+ * Dovecot), so it survives server restarts, renames into cur/, flag
+ * changes and a move from Dovecot.
+ *
+ * Moving from Dovecot: when a Maildir has no tern-uidlist yet but has
+ * Dovecot's dovecot-uidlist (version 3: "3 V<uidvalidity> N<next> ..."
+ * then "<uid> [W<vsize> ...] :<base name>"), its UIDs, UIDVALIDITY and
+ * sizes are taken over, so POP3 clients do not download everything again
+ * and IMAP clients keep their caches.  dovecot-uidlist is only read.
  */
 #ifndef TERN_MAILDIR_UID_H
 #define TERN_MAILDIR_UID_H
@@ -41,6 +49,7 @@
 
 #define MAILDIR_UID_FILE "tern-uidlist"
 #define MAILDIR_UID_LOCK "tern-uidlist.lock"
+#define MAILDIR_UID_DOVECOT "dovecot-uidlist"
 #define MAILDIR_UIDL_LEN 16 /* characters of a UIDL, without the NUL */
 
 typedef struct maildir_uidlist maildir_uidlist_t;
@@ -77,6 +86,8 @@ void maildir_uid_abort(maildir_uidlist_t **lp);
 
 /* Text form, as in the file (for tests and fuzzing). */
 int maildir_uid_parse(maildir_uidlist_t *l, const char *text, size_t len, char **error_r);
+/* dovecot-uidlist's text into an empty list (for tests and fuzzing). */
+int maildir_uid_parse_dovecot(maildir_uidlist_t *l, const char *text, size_t len, char **error_r);
 void maildir_uid_format(const maildir_uidlist_t *l, bool drop_missing, str_t *out);
 
 /* Length of the base name of a Maildir file name (up to the first ':'). */

@@ -175,7 +175,7 @@ def test_uidl_stable_across_sessions_and_restart(inst):
     p = inst.pop()
     first = p.uidl()[1]
     p.quit()
-    assert len(first) == 2 and all(re.fullmatch(rb"\d+ [0-9A-F]{16}", l) for l in first)
+    assert len(first) == 2 and all(re.fullmatch(rb"\d+ [0-9a-f]{16}", l) for l in first)
     inst.put(MESSAGES[2])
     inst.stop()
     inst.start()
@@ -512,6 +512,31 @@ def test_tls_session_resumption_off(make_inst, tmp_path):
     # no ticket was issued, so there is no session to save and resume
     assert not os.path.exists(sess) or os.path.getsize(sess) == 0
     assert not os.path.exists(inst.path("queue", "private", "pop3_tls_ticket_keys"))
+
+
+def test_uidls_kept_from_dovecot(inst):
+    """A Maildir moved from Dovecot keeps its UIDLs (Dovecot's default
+    pop3_uidl_format %08Xu%08Xv over dovecot-uidlist's UIDs), so clients
+    that leave mail on the server do not download it all again."""
+    names = [inst.put(m, where="cur") for m in MESSAGES[:3]]
+    bases = [n.split(":")[0] for n in names]
+    md = inst.maildir()
+    st = os.stat(md)
+    with open(os.path.join(md, "dovecot-uidlist"), "w") as f:
+        f.write("3 V1500000000 N40 G0123456789abcdef0123456789abcdef\n")
+        f.write(f"7 :{bases[0]}\n21 W{len(crlf(MESSAGES[1]))} :{bases[1]}\n33 :{bases[2]}\n")
+    os.chown(os.path.join(md, "dovecot-uidlist"), st.st_uid, st.st_gid)
+    inst.put(MESSAGES[3])  # new since Dovecot: the next UID, 40
+    p = inst.pop()
+    uidls = [line.split()[1].decode() for line in p.uidl()[1]]
+    assert uidls == ["%08x%08x" % (u, 1500000000) for u in (7, 21, 33, 40)]
+    # sizes: Dovecot's W field (the CRLF size) where it has one, else counted
+    assert [int(line.split()[1]) for line in p.list()[1]] == [len(crlf(m)) for m in MESSAGES[:4]]
+    p.quit()
+    assert "dovecot-uidlist: 3 UIDs and UIDVALIDITY 1500000000 taken over" in inst.log_text()
+    p = inst.pop()  # and they stay
+    assert [line.split()[1].decode() for line in p.uidl()[1]] == uidls
+    p.quit()
 
 
 def test_curl(inst):

@@ -129,7 +129,7 @@ static void test_base_and_uidl(void **state)
     maildir_uid_uidl(1, 0x65000000u, buf);
     assert_string_equal(buf, "0000000165000000");
     maildir_uid_uidl(UINT32_MAX - 1, UINT32_MAX, buf);
-    assert_string_equal(buf, "FFFFFFFEFFFFFFFF");
+    assert_string_equal(buf, "fffffffeffffffff");
 }
 
 static char *read_list(void)
@@ -197,6 +197,95 @@ static void test_file_cycle(void **state)
     maildir_uid_abort(&l);
 }
 
+static void write_file(const char *name, const char *text)
+{
+    char *path = xasprintf("%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    free(path);
+}
+
+static void test_dovecot_parse(void **state)
+{
+    (void)state;
+    static const char good[] = "3 V1275660208 N25 G3085f01b7f11094c501100008c4a11c1\n"
+                               "7 :1511442247.M529702P32470.host,S=201,W=206\n"
+                               "9 W300 X1 :1511442438.M141759P32632.host,S=290\n";
+    maildir_uidlist_t *l = maildir_uid_new(1);
+    char *err = NULL;
+    assert_int_equal(maildir_uid_parse_dovecot(l, good, strlen(good), &err), 0);
+    assert_int_equal(maildir_uid_validity(l), 1275660208u);
+    assert_int_equal(maildir_uid_next(l), 25);
+    uint64_t vs = 1;
+    assert_int_equal(maildir_uid_assign(l, "1511442247.M529702P32470.host,S=201,W=206", &vs), 7);
+    assert_int_equal(vs, 0); /* no W field: size not known yet */
+    assert_int_equal(maildir_uid_assign(l, "1511442438.M141759P32632.host,S=290", &vs), 9);
+    assert_int_equal(vs, 300);
+    assert_int_equal(maildir_uid_assign(l, "new-one", NULL), 25);
+    maildir_uid_abort(&l);
+    static const char *bad[] = {
+        "",
+        "1 1275660208 25\n",     /* version 1 (Courier's): not taken */
+        "3 N25\n",               /* no V */
+        "3 V12\n",               /* no N */
+        "3 V0 N25\n",            /* uidvalidity 0 */
+        "3 V1 N5\n5 :a\n",       /* uid >= next */
+        "3 V1 N5\n2 :a\n1 :b\n", /* not ascending */
+        "3 V1 N5\n1 :a\n2 :a\n", /* duplicate base */
+        "3 V1 N5\n1 a\n",        /* no ':' field */
+        "3 V1 N5\n1 :\n",        /* empty name */
+        "3 V1 N5\n1 :a/b\n",     /* a path */
+        "3 V1 N5\n1 Wx :a\n",    /* bad size */
+        "3 V1 N5\nx :a\n",
+    };
+    for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
+        l = maildir_uid_new(1);
+        if (maildir_uid_parse_dovecot(l, bad[i], strlen(bad[i]), &err) != -1)
+            fail_msg("case %zu parsed: %s", i, bad[i]);
+        assert_non_null(err);
+        free(err);
+        err = NULL;
+        maildir_uid_abort(&l);
+    }
+}
+
+static void test_dovecot_take_over(void **state)
+{
+    (void)state;
+    maildir_uidlist_t *l;
+    char *err = NULL;
+    write_file(MAILDIR_UID_DOVECOT, "3 V1600000000 N12 Gabc\n4 W50 :m4\n11 :m11\n");
+    assert_int_equal(maildir_uid_open(tmpdir, &l, &err), 0);
+    assert_int_equal(maildir_uid_validity(l), 1600000000u);
+    assert_int_equal(maildir_uid_assign(l, "m11", NULL), 11);
+    assert_int_equal(maildir_uid_assign(l, "m12", NULL), 12); /* m4 is gone */
+    assert_int_equal(maildir_uid_commit(&l, true, &err), 0);
+    char *text = read_list();
+    assert_string_equal(text, "tern-uidlist 1 V1600000000 N13\n11 0 m11\n12 0 m12\n");
+    free(text);
+    /* From now on tern-uidlist rules: a changed dovecot-uidlist is not read again. */
+    write_file(MAILDIR_UID_DOVECOT, "3 V1700000000 N2\n1 :m11\n");
+    assert_int_equal(maildir_uid_open(tmpdir, &l, &err), 0);
+    assert_int_equal(maildir_uid_validity(l), 1600000000u);
+    assert_int_equal(maildir_uid_lookup(l, "m11"), 11);
+    maildir_uid_abort(&l);
+}
+
+static void test_dovecot_broken_not_taken(void **state)
+{
+    (void)state;
+    maildir_uidlist_t *l;
+    char *err = NULL;
+    write_file(MAILDIR_UID_DOVECOT, "3 V1600000000 N12\n12 :m12\n");
+    assert_int_equal(maildir_uid_open(tmpdir, &l, &err), 0);
+    assert_true(maildir_uid_validity(l) != 1600000000u);
+    assert_int_equal(maildir_uid_count(l), 0);
+    assert_int_equal(maildir_uid_assign(l, "m12", NULL), 1);
+    maildir_uid_abort(&l);
+}
+
 static void test_open_missing_dir(void **state)
 {
     (void)state;
@@ -240,6 +329,9 @@ int main(void)
         cmocka_unit_test(test_base_and_uidl),
         cmocka_unit_test_setup_teardown(test_file_cycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_missing_dir, setup, teardown),
+        cmocka_unit_test(test_dovecot_parse),
+        cmocka_unit_test_setup_teardown(test_dovecot_take_over, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dovecot_broken_not_taken, setup, teardown),
         cmocka_unit_test(test_misuse_panics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
