@@ -253,23 +253,30 @@ static int uid_index_all(maildir_uidlist_t *l, char **error_r)
     return 0;
 }
 
-int maildir_uid_parse(maildir_uidlist_t *l, const char *text, size_t len, char **error_r)
+/*
+ * The header line, then one entry per line; a missing final newline is an
+ * error when strict (tern writes one), else the last line counts as is.
+ */
+static int uid_parse_lines(maildir_uidlist_t *l, const char *text, size_t len, bool strict,
+                           int (*header)(maildir_uidlist_t *, const char *, size_t),
+                           int (*entry)(maildir_uidlist_t *, const char *, size_t, char **),
+                           char **error_r)
 {
     size_t lineno = 0;
     for (size_t pos = 0; pos < len; lineno++) {
         const char *nl = memchr(text + pos, '\n', len - pos);
-        if (nl == NULL)
+        if (nl == NULL && strict)
             return error_set(error_r, "line %zu: no newline at the end", lineno + 1);
         const char *line = text + pos;
-        size_t ll = (size_t)(nl - line);
+        size_t ll = nl != NULL ? (size_t)(nl - line) : len - pos;
         pos += ll + 1;
         if (lineno == 0) {
-            if (uid_parse_header(l, line, ll) < 0)
+            if (header(l, line, ll) < 0)
                 return error_set(error_r, "line 1: bad header");
             continue;
         }
         char *why = NULL;
-        if (uid_parse_entry(l, line, ll, &why) < 0) {
+        if (entry(l, line, ll, &why) < 0) {
             int rc = error_set(error_r, "line %zu: %s", lineno + 1, why);
             free(why);
             return rc;
@@ -278,6 +285,11 @@ int maildir_uid_parse(maildir_uidlist_t *l, const char *text, size_t len, char *
     if (lineno == 0)
         return error_set(error_r, "empty file");
     return uid_index_all(l, error_r);
+}
+
+int maildir_uid_parse(maildir_uidlist_t *l, const char *text, size_t len, char **error_r)
+{
+    return uid_parse_lines(l, text, len, true, uid_parse_header, uid_parse_entry, error_r);
 }
 
 /* ---- Dovecot's dovecot-uidlist (version 3), taken over once ------------------ */
@@ -342,27 +354,8 @@ static int uid_parse_dovecot_entry(maildir_uidlist_t *l, const char *line, size_
 
 int maildir_uid_parse_dovecot(maildir_uidlist_t *l, const char *text, size_t len, char **error_r)
 {
-    size_t lineno = 0;
-    for (size_t pos = 0; pos < len; lineno++) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        const char *line = text + pos;
-        size_t ll = nl != NULL ? (size_t)(nl - line) : len - pos;
-        pos += ll + 1;
-        if (lineno == 0) {
-            if (uid_parse_dovecot_header(l, line, ll) < 0)
-                return error_set(error_r, "line 1: not a version 3 header");
-            continue;
-        }
-        char *why = NULL;
-        if (uid_parse_dovecot_entry(l, line, ll, &why) < 0) {
-            int rc = error_set(error_r, "line %zu: %s", lineno + 1, why);
-            free(why);
-            return rc;
-        }
-    }
-    if (lineno == 0)
-        return error_set(error_r, "empty file");
-    return uid_index_all(l, error_r);
+    return uid_parse_lines(l, text, len, false, uid_parse_dovecot_header, uid_parse_dovecot_entry,
+                           error_r);
 }
 
 void maildir_uid_format(const maildir_uidlist_t *l, bool drop_missing, str_t *out)
