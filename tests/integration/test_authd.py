@@ -716,9 +716,11 @@ def test_client_gone_during_check(make_inst):
     use after free at teardown)."""
     inst = make_inst(main={"auth_worker_count": "1"})
     add_slow(inst)
+    (worker,) = workers(inst)
+    t0 = cpu_ticks(worker)
     socks = open_requests(inst, [auth_record(SLOW, SLOW_PW, f"192.0.2.{130 + i}")
                                  for i in range(3)])
-    time.sleep(0.2)
+    assert wait_for(lambda: cpu_ticks(worker) >= t0 + 2, 30)  # the first one is being checked
     for s in socks[:2]:
         s.close()
     r = read_reply(socks[2])
