@@ -20,6 +20,13 @@
  * with SO_PEERCRED): the login processes run as mail_owner, like authd.
  * In an authd not started as root (a test instance run by one user, with
  * no privilege boundary) a peer with authd's own uid may redeem too.
+ *
+ * The password hashes are checked by worker processes (authd_worker.c),
+ * never in this loop: a request that needs a check becomes a job, with
+ * copies of what its reply will need (the user database may be re-read
+ * meanwhile), and is finished by authd_job_done when the worker answers.
+ * Everything else (refusals, malformed requests, redeem, database
+ * unavailable) is answered at once.
  */
 #include "sys.h"
 
@@ -53,9 +60,22 @@ struct authd_reply {
     struct authd_reply *next;
 };
 
+/* A request=auth whose password is being checked by a worker. */
+struct authd_job {
+    stream_t *client; /* NULL once the client went away: never used after */
+    char *service, *user, *addr, *ip_key, *user_key;
+    bool tls, want_cookie;
+    bool known; /* the user is in the database; the rest is a copy of the entry */
+    char *db_user, *home;
+    long uid, gid;
+    int line;
+    struct authd_job *next;
+};
+
 static struct {
     struct authd_throttle *throttle;
     struct authd_reply *pending;
+    struct authd_job *jobs; /* at a worker or waiting for one */
     struct attr_list *req;
     char *dummy_hash; /* checked for unknown users, so they take as long */
     int64_t base_ms, max_ms, reset_ms;
@@ -114,7 +134,33 @@ static bool authd_is_pending(const stream_t *client)
     for (const struct authd_reply *r = authd.pending; r; r = r->next)
         if (r->client == client)
             return true;
+    for (const struct authd_job *j = authd.jobs; j; j = j->next)
+        if (j->client == client)
+            return true;
     return false;
+}
+
+static void authd_job_unlink(struct authd_job *job)
+{
+    for (struct authd_job **pp = &authd.jobs; *pp; pp = &(*pp)->next)
+        if (*pp == job) {
+            *pp = job->next;
+            return;
+        }
+}
+
+static void authd_job_free(struct authd_job **jp)
+{
+    struct authd_job *j = *jp;
+    free(j->service);
+    free(j->user);
+    free(j->addr);
+    free(j->ip_key);
+    free(j->user_key);
+    free(j->db_user);
+    free(j->home);
+    free(j);
+    *jp = NULL;
 }
 
 /* The wakeup: send the delayed replies that are due; forget old failures. */
@@ -135,12 +181,27 @@ static void authd_wakeup(const char *service, void *ctx)
     }
     authd_throttle_prune(authd.throttle, now, authd.reset_ms);
     authd_cookies_prune(authd.cookies, now);
+    authd_workers_tick();
 }
 
-/* A client went away: its delayed reply has nobody to go to. */
+/*
+ * A client went away: its delayed reply has nobody to go to; its check is
+ * dropped if it still waits for a worker, else its result will be
+ * discarded (authd_job_done sees the client gone).
+ */
 static void authd_disconnect(stream_t *client, void *ctx)
 {
     (void)ctx;
+    for (struct authd_job *j = authd.jobs, *next; j; j = next) {
+        next = j->next;
+        if (j->client != client)
+            continue;
+        j->client = NULL;
+        if (authd_workers_cancel(j)) {
+            authd_job_unlink(j);
+            authd_job_free(&j);
+        }
+    }
     for (struct authd_reply **pp = &authd.pending; *pp;) {
         struct authd_reply *r = *pp;
         if (r->client == client) {
@@ -199,51 +260,75 @@ static void authd_count_failure(const struct authd_req *q, struct authd_reply *r
     r->delay_ms = authd_failure_delay_ms(n, authd.base_ms, authd.max_ms);
 }
 
-/* Check the password: 1 right, 0 wrong or unknown user, -1 cannot check. */
-static int authd_check(const struct authd_req *q, const struct passwd_entry *e)
+/* The request as authd_log and the throttle functions see it. */
+static struct authd_req authd_job_req(const struct authd_job *j)
 {
-    char *error = NULL;
-    int rc;
-    if (e == NULL) {
-        rc = passwd_verify_string(authd.dummy_hash, q->password, &error);
-        free(error);
-        return 0;
-    }
-    rc = passwd_verify(e, q->password, &error);
-    if (rc < 0) {
-        msg_error("%s, line %d: user %s: %s", authd_db_path(), e->line, e->user, error);
-        free(error);
-    }
-    return rc;
+    return (struct authd_req){.service = j->service,
+                              .user = j->user,
+                              .password = "",
+                              .addr = j->addr,
+                              .tls = j->tls,
+                              .want_cookie = j->want_cookie,
+                              .ip_key = j->ip_key,
+                              .user_key = j->user_key};
 }
 
-static void authd_decide(const struct authd_req *q, struct authd_reply *r)
+/* Refused outright: too many recent failures. */
+static bool authd_refused(const struct authd_req *q, struct authd_reply *r)
 {
-    const struct passwd_db *db = authd_db_get();
-    if (authd_recent(q, stream_now_ms()) >= authd.limit) {
-        r->status = AUTH_FAIL;
-        r->reason = "too many failures";
-        r->delay_ms = authd.max_ms;
-        authd_log("authentication refused", q, r->reason);
+    if (authd_recent(q, stream_now_ms()) < authd.limit)
+        return false;
+    r->status = AUTH_FAIL;
+    r->reason = "too many failures";
+    r->delay_ms = authd.max_ms;
+    authd_log("authentication refused", q, r->reason);
+    return true;
+}
+
+/*
+ * A worker's answer (rc 1 right, 0 wrong, -1 cannot check) completes the
+ * decision.  The limit is looked at again: failures of checks that ran
+ * alongside this one count, as they would have if checked one by one.
+ */
+static void authd_job_done(void *ctx, int rc, const char *error)
+{
+    struct authd_job *j = ctx;
+    struct authd_req q = authd_job_req(j);
+    authd_job_unlink(j);
+    if (rc < 0 && error != NULL) {
+        if (j->known)
+            msg_error("%s, line %d: user %s: %s", authd_db_path(), j->line, j->db_user, error);
+        else
+            msg_error("cannot check the dummy password hash: %s", error);
+    }
+    if (!j->known && rc > 0)
+        rc = 0;
+    struct authd_reply *r = xcalloc(1, sizeof(*r));
+    r->client = j->client;
+    r->uid = r->gid = -1;
+    if (j->client == NULL) { /* nobody to answer, but a wrong guess still counts */
+        if (rc == 0)
+            authd_count_failure(&q, r);
+        authd_log("authentication result discarded", &q, "client disconnected");
+        authd_reply_free(&r);
+        authd_job_free(&j);
         return;
     }
-    if (db == NULL) {
-        r->status = AUTH_TEMPFAIL;
-        r->reason = "user database unavailable";
-        authd_log("authentication failed", q, r->reason);
+    if (authd_refused(&q, r)) {
+        authd_reply(r);
+        authd_job_free(&j);
         return;
     }
-    const struct passwd_entry *e = passwd_db_find(db, q->user);
-    int rc = authd_check(q, e);
     if (rc > 0) {
         r->status = AUTH_OK;
-        r->user = xstrdup(e->user);
-        r->uid = e->uid;
-        r->gid = e->gid;
-        r->home = xstrdup(e->home);
-        authd_throttle_forget(authd.throttle, q->user_key);
-        if (q->want_cookie) {
-            const struct authd_login login = {.service = (char *)q->service,
+        r->user = j->db_user;
+        r->home = j->home;
+        j->db_user = j->home = NULL;
+        r->uid = j->uid;
+        r->gid = j->gid;
+        authd_throttle_forget(authd.throttle, q.user_key);
+        if (q.want_cookie) {
+            const struct authd_login login = {.service = (char *)q.service,
                                               .user = r->user,
                                               .uid = r->uid,
                                               .gid = r->gid,
@@ -251,17 +336,65 @@ static void authd_decide(const struct authd_req *q, struct authd_reply *r)
             r->cookie = xmalloc(AUTH_COOKIE_LEN + 1);
             authd_cookie_issue(authd.cookies, &login, stream_now_ms(), authd.cookie_ms, r->cookie);
         }
-        authd_log(q->want_cookie ? "authenticated, login cookie issued" : "authenticated", q, NULL);
-        return;
+        authd_log(q.want_cookie ? "authenticated, login cookie issued" : "authenticated", &q, NULL);
+    } else {
+        r->status = rc < 0 ? AUTH_TEMPFAIL : AUTH_FAIL;
+        r->reason = rc < 0 ? "cannot check the password" : "authentication failed";
+        if (rc == 0)
+            authd_count_failure(&q, r);
+        authd_log("authentication failed", &q,
+                  rc < 0      ? r->reason
+                  : !j->known ? "unknown user"
+                              : "wrong password");
     }
-    r->status = rc < 0 ? AUTH_TEMPFAIL : AUTH_FAIL;
-    r->reason = rc < 0 ? "cannot check the password" : "authentication failed";
-    if (rc == 0)
-        authd_count_failure(q, r);
-    authd_log("authentication failed", q,
-              rc < 0      ? r->reason
-              : e == NULL ? "unknown user"
-                          : "wrong password");
+    authd_reply(r);
+    authd_job_free(&j);
+}
+
+/*
+ * Answer now (true: r filled), or hand the check to a worker (false: the
+ * job answers later; q's keys are taken over).  An unknown user is
+ * checked against the dummy hash, so that it takes as long.
+ */
+static bool authd_decide(stream_t *client, struct authd_req *q, struct authd_reply *r)
+{
+    const struct passwd_db *db = authd_db_get();
+    if (authd_refused(q, r))
+        return true;
+    if (db == NULL) {
+        r->status = AUTH_TEMPFAIL;
+        r->reason = "user database unavailable";
+        authd_log("authentication failed", q, r->reason);
+        return true;
+    }
+    const struct passwd_entry *e = passwd_db_find(db, q->user);
+    struct authd_job *j = xcalloc(1, sizeof(*j));
+    j->client = client;
+    j->service = xstrdup(q->service);
+    j->user = xstrdup(q->user);
+    j->addr = xstrdup(q->addr);
+    j->ip_key = q->ip_key;
+    j->user_key = q->user_key;
+    q->ip_key = q->user_key = NULL;
+    j->tls = q->tls;
+    j->want_cookie = q->want_cookie;
+    j->uid = j->gid = -1;
+    char *stored;
+    if (e != NULL) {
+        j->known = true;
+        j->db_user = xstrdup(e->user);
+        j->home = xstrdup(e->home);
+        j->uid = e->uid;
+        j->gid = e->gid;
+        j->line = e->line;
+        stored = xasprintf("{%s}%s", e->scheme, e->hash);
+    } else
+        stored = xstrdup(authd.dummy_hash);
+    j->next = authd.jobs;
+    authd.jobs = j;
+    authd_workers_submit(stored, q->password, authd_job_done, j); /* j may be gone now */
+    free(stored);
+    return false;
 }
 
 /* Pull a request=auth's attributes; -1 when malformed (logged). */
@@ -303,7 +436,10 @@ static void authd_handle(stream_t *client, struct authd_req *q)
     } else {
         q->ip_key = authd_throttle_ip_key(q->addr);
         q->user_key = authd_throttle_user_key(q->user);
-        authd_decide(q, r);
+        if (!authd_decide(client, q, r)) {
+            authd_reply_free(&r);
+            return;
+        }
     }
     authd_reply(r);
 }
@@ -457,6 +593,13 @@ static void authd_init(const char *service, void *ctx)
 {
     (void)service;
     (void)ctx;
+    /* First, so that the workers inherit as little as possible. */
+    long long nworkers = cfg_int("auth_worker_count");
+    if (nworkers > AUTHD_WORKERS_MAX) {
+        msg_warn("auth_worker_count = %lld: using %d", nworkers, AUTHD_WORKERS_MAX);
+        nworkers = AUTHD_WORKERS_MAX;
+    }
+    authd_workers_init((int)nworkers, cfg_bool("auth_allow_plaintext_passwords"));
     authd.base_ms = 1000 * cfg_time("auth_failure_delay");
     authd.max_ms = 1000 * cfg_time("auth_failure_max_delay");
     authd.reset_ms = 1000 * cfg_time("auth_failure_reset_time");

@@ -2,7 +2,8 @@
  * authd.h - internals shared by the files of authd, the authentication
  * service: authd.c (requests and replies), authd_db.c (the user database,
  * re-read when it changes), authd_throttle.c (failure counters per client
- * address and per user), authd_cookie.c (one-time login cookies).
+ * address and per user), authd_cookie.c (one-time login cookies),
+ * authd_worker.c (the processes that check password hashes).
  */
 #ifndef TERN_AUTHD_H
 #define TERN_AUTHD_H
@@ -50,6 +51,34 @@ char *authd_throttle_user_key(const char *user);
 
 /* Delay for the n-th recent failure: base * 2^(n-1), capped. */
 int64_t authd_failure_delay_ms(long n, int64_t base_ms, int64_t max_ms);
+
+/* ---- authd_worker.c ---- */
+
+#define AUTHD_WORKERS_MAX 64 /* auth_worker_count above this: this many */
+#define AUTHD_QUEUE_MAX 1000 /* checks waiting for a worker; more: answered -1 */
+
+/* Fork count workers (after the privilege drop); their sockets are watched. */
+void authd_workers_init(int count, bool allow_plaintext);
+/*
+ * Check password against stored ("{SCHEME}hash") in a worker: done(ctx,
+ * rc, error) is called once, later from the event loop, with rc 1 right,
+ * 0 wrong, -1 cannot check (error: the worker's reason, or NULL when the
+ * worker died, which is logged).  done may also run before submit
+ * returns (queue full, worker unreachable): do not touch ctx after.
+ * Copies of stored and password are kept; the password copy is wiped as
+ * soon as the worker has it.
+ */
+void authd_workers_submit(const char *stored, const char *password,
+                          void (*done)(void *ctx, int rc, const char *error), void *ctx);
+/*
+ * Forget the check of ctx if it is still waiting for a worker: true, and
+ * done will never be called.  False: it is in a worker (or unknown), and
+ * done will still be called for it.
+ */
+bool authd_workers_cancel(void *ctx);
+/* Once a second: reap exited workers, restart missing ones. */
+void authd_workers_tick(void);
+size_t authd_workers_queued(void);
 
 /* ---- authd_cookie.c ---- */
 

@@ -101,6 +101,10 @@ const struct param_def param_table[] = {
       "The user database authd reads for SMTP AUTH, POP3 and IMAP logins, in Dovecot's passwd-file "
       "format (user@domain:{SCHEME}hash:uid:gid::home::extra). Only authd reads it; it should be "
       "readable by mail_owner and nobody else."),
+    I("auth_worker_count", "2", 1,
+      "How many worker processes authd starts to check password hashes, so that this many checks "
+      "run at once while authd goes on answering other requests; more wait in a queue (see "
+      "authd(8))."),
     T("bounce_queue_lifetime", "5d", 'd', 0,
       "How long a bounce message that cannot be delivered stays queued before it is given up."),
     Z("bounce_size_limit", "50000", 1,

@@ -152,7 +152,8 @@ static int passwd_split_scheme(const char *field, const struct passwd_scheme **s
     return 0;
 }
 
-int passwd_verify_string(const char *stored, const char *password, char **error_r)
+int passwd_verify_string_opts(const char *stored, const char *password,
+                              const struct passwd_opts *opts, char **error_r)
 {
     const struct passwd_scheme *sc;
     const char *hash;
@@ -160,7 +161,15 @@ int passwd_verify_string(const char *stored, const char *password, char **error_
         return -1;
     if (hash[0] == '\0')
         return error_set(error_r, "empty password hash");
+    if (sc->plain && (opts == NULL || !opts->allow_plaintext))
+        return error_set(error_r, "plaintext password ({%s}) refused", sc->name);
     return passwd_check(sc, hash, password, error_r);
+}
+
+int passwd_verify_string(const char *stored, const char *password, char **error_r)
+{
+    static const struct passwd_opts any = {.allow_plaintext = true};
+    return passwd_verify_string_opts(stored, password, &any, error_r);
 }
 
 /* ---- hashing ---------------------------------------------------------- */

@@ -78,6 +78,14 @@ const struct passwd_entry *passwd_db_find(const struct passwd_db *db, const char
 int passwd_verify(const struct passwd_entry *e, const char *password, char **error_r);
 /* As passwd_verify, for a "{SCHEME}hash" or bare crypt(3) string. */
 int passwd_verify_string(const char *stored, const char *password, char **error_r);
+/*
+ * As passwd_verify_string, with the database's policy: a {PLAIN} or
+ * {CLEARTEXT} string is refused (-1) unless opts->allow_plaintext, as
+ * passwd_line_parse refuses such lines (authd's workers get the stored
+ * string, not the entry).
+ */
+int passwd_verify_string_opts(const char *stored, const char *password,
+                              const struct passwd_opts *opts, char **error_r);
 
 /*
  * Hash password with a fresh salt: "{SCHEME}hash" (malloc'ed), or NULL

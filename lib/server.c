@@ -39,6 +39,14 @@ struct server_client {
     struct server_client *next;
 };
 
+/* A descriptor the daemon asked to have polled (server_watch_fd). */
+struct server_watch {
+    int fd;
+    void (*ready)(int fd, void *ctx);
+    void *ctx;
+    unsigned long id; /* never reused: a stale poll result finds no owner */
+};
+
 static struct {
     const struct server_settings *s;
     const char *service;
@@ -56,6 +64,9 @@ static struct {
     struct server_client *clients; /* SERVER_MULTI */
     int nclients;
     int nested; /* inside server_serve_pending() */
+    struct server_watch *watches;
+    size_t nwatches, watch_cap;
+    unsigned long watch_seq;
 } srv;
 
 char **server_args(int *argc_r)
@@ -389,12 +400,48 @@ static void multi_readable(struct server_client *c)
     } while (stream_buffered(c->stream) > 0);
 }
 
+/* ---- watched descriptors ------------------------------------------------ */
+
+void server_watch_fd(int fd, void (*ready)(int fd, void *ctx), void *ctx)
+{
+    if (fd < 0 || ready == NULL)
+        msg_panic("server_watch_fd: bad arguments (fd %d)", fd);
+    for (size_t i = 0; i < srv.nwatches; i++)
+        if (srv.watches[i].fd == fd)
+            msg_panic("server_watch_fd: fd %d is already watched", fd);
+    if (srv.nwatches == srv.watch_cap) {
+        srv.watch_cap = srv.watch_cap ? 2 * srv.watch_cap : 8;
+        srv.watches = xreallocarray(srv.watches, srv.watch_cap, sizeof(*srv.watches));
+    }
+    srv.watches[srv.nwatches++] =
+        (struct server_watch){.fd = fd, .ready = ready, .ctx = ctx, .id = ++srv.watch_seq};
+}
+
+void server_unwatch_fd(int fd)
+{
+    for (size_t i = 0; i < srv.nwatches; i++)
+        if (srv.watches[i].fd == fd) {
+            srv.watches[i] = srv.watches[--srv.nwatches];
+            return;
+        }
+}
+
+static struct server_watch *server_watch_find(unsigned long id)
+{
+    for (size_t i = 0; i < srv.nwatches; i++)
+        if (srv.watches[i].id == id)
+            return &srv.watches[i];
+    return NULL;
+}
+
 /* ---- the loop --------------------------------------------------------- */
 
-/* pfd: [0] status pipe, [1..nlisten] listeners, then MULTI clients. */
+/* pfd: [0] status pipe, [1..nlisten] listeners, then watches, then MULTI clients. */
 struct server_poll {
     struct pollfd *pfd;
-    struct server_client **cl; /* cl[i] owns pfd[1 + nlisten + i] */
+    unsigned long *wid; /* wid[i] is the watch of pfd[1 + nlisten + i] */
+    size_t nw;
+    struct server_client **cl; /* cl[i] owns pfd[1 + nlisten + nw + i] */
     size_t ncl;
 };
 
@@ -409,12 +456,19 @@ static bool server_accepting(void)
 static void server_poll_build(struct server_poll *p)
 {
     size_t nl = 1 + (size_t)srv.nlisten;
-    p->pfd = xreallocarray(p->pfd, nl + (size_t)srv.nclients, sizeof(*p->pfd));
+    p->pfd = xreallocarray(p->pfd, nl + srv.nwatches + (size_t)srv.nclients, sizeof(*p->pfd));
+    p->wid = xreallocarray(p->wid, srv.nwatches + 1, sizeof(*p->wid));
     p->cl = xreallocarray(p->cl, (size_t)srv.nclients + 1, sizeof(*p->cl));
     p->pfd[0] = (struct pollfd){.fd = SERVER_STATUS_FD, .events = 0};
     for (int i = 0; i < srv.nlisten; i++)
         p->pfd[1 + i] =
             (struct pollfd){.fd = server_accepting() ? SERVER_LISTEN_FD + i : -1, .events = POLLIN};
+    p->nw = srv.nwatches;
+    for (size_t i = 0; i < p->nw; i++) {
+        p->pfd[nl + i] = (struct pollfd){.fd = srv.watches[i].fd, .events = POLLIN};
+        p->wid[i] = srv.watches[i].id;
+    }
+    nl += p->nw;
     p->ncl = 0;
     for (struct server_client *c = srv.clients; c; c = c->next, p->ncl++) {
         p->pfd[nl + p->ncl] = (struct pollfd){.fd = stream_fd(c->stream), .events = POLLIN};
@@ -429,7 +483,7 @@ static int server_poll_wait(struct server_poll *p)
         timeout = d - stream_now_ms();
         timeout = timeout < 0 ? 0 : timeout > INT32_MAX ? INT32_MAX : timeout;
     }
-    return poll(p->pfd, 1 + (size_t)srv.nlisten + p->ncl, (int)timeout);
+    return poll(p->pfd, 1 + (size_t)srv.nlisten + p->nw + p->ncl, (int)timeout);
 }
 
 static void server_poll_dispatch(struct server_poll *p)
@@ -455,8 +509,24 @@ static void server_poll_dispatch(struct server_poll *p)
                 multi_add(client);
         }
     }
-    /* A client callback may drop other clients: only those still listed. */
+    /* A callback may unwatch other fds or drop clients: only those still there. */
     size_t nl = 1 + (size_t)srv.nlisten;
+    for (size_t i = 0; i < p->nw; i++) {
+        short rev = p->pfd[nl + i].revents;
+        struct server_watch *w;
+        if (!(rev & (POLLIN | POLLERR | POLLHUP | POLLNVAL)) ||
+            (w = server_watch_find(p->wid[i])) == NULL)
+            continue;
+        int fd = w->fd;
+        void (*ready)(int, void *) = w->ready;
+        void *ctx = w->ctx;
+        if (rev & POLLNVAL) { /* closed but still watched: a bug; do not spin on it */
+            msg_error("watched descriptor %d is not open: no longer watched", fd);
+            server_unwatch_fd(fd);
+        }
+        ready(fd, ctx);
+    }
+    nl += p->nw;
     for (size_t i = 0; i < p->ncl; i++)
         if ((p->pfd[nl + i].revents & (POLLIN | POLLERR | POLLHUP)) && multi_listed(p->cl[i]))
             multi_readable(p->cl[i]);

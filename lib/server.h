@@ -150,6 +150,23 @@ void server_helper_init(int argc, char **argv, const char *name, int log_fd);
  * how many requests were served.  server_listen_fd(i), i < the count
  * server_listen_count() gives, are the fds to poll for POLLIN.
  */
+/*
+ * Extra descriptors polled by the main loop alongside the listeners and
+ * (SERVER_MULTI) the clients, in every mode: a daemon's pipes or sockets
+ * to helper processes of its own (authd's workers).  ready(fd, ctx) is
+ * called from the loop when fd is readable, at EOF or on an error
+ * (POLLIN, POLLHUP, POLLERR); it must not block, and it may watch or
+ * unwatch any descriptor, including its own.  A watched fd is not a
+ * client: it keeps no daemon from exiting for max_idle or max_use, says
+ * nothing to master about busy or idle, and is never closed by the
+ * skeleton.  Unwatch before closing: a watched fd found closed (POLLNVAL)
+ * is logged as an error, unwatched, and ready() called once more.
+ * Watching an fd twice is a bug (panic); unwatching one not watched does
+ * nothing.
+ */
+void server_watch_fd(int fd, void (*ready)(int fd, void *ctx), void *ctx);
+void server_unwatch_fd(int fd);
+
 #define SERVER_PENDING_MAX 64
 int server_serve_pending(void);
 int server_listen_count(void);

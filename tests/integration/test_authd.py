@@ -11,6 +11,11 @@ so a delay of d seconds takes between d and d+1.
 Login cookies: auth_query -C asks for one with a password check, and
 auth_query -R COOKIE redeems one (run as root, as the session parent is;
 or as mail_owner, as a login process would be, to see it refused).
+
+Workers: the hashes are checked in authd-worker child processes; the
+tests use a bcrypt hash of cost 13 (a few hundred ms) to keep them busy,
+raw sockets to send several requests at once, and /proc to find the
+workers (children of this instance's authd with comm authd-worker).
 """
 
 import grp
@@ -523,3 +528,204 @@ def test_redeem_by_own_uid_in_user_instance():
     finally:
         reports = [r for e in made for r in e.finish()]
     assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+
+
+# ---- worker processes -------------------------------------------------------
+
+WORKER_COMM = "authd-worker"
+
+
+def slow_hash(password, cost=13):
+    """A bcrypt hash of password that takes a few hundred ms to check (libcrypt
+    through ctypes: ternpasswd has no cost option)."""
+    import ctypes
+    lib = ctypes.CDLL("libcrypt.so.1")
+    lib.crypt_gensalt.restype = ctypes.c_char_p
+    lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
+    lib.crypt.restype = ctypes.c_char_p
+    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    salt = lib.crypt_gensalt(b"$2b$", cost, None, 0)
+    assert salt, "crypt_gensalt failed"
+    h = lib.crypt(password.encode(), salt)
+    assert h and h.startswith(b"$2b$"), h
+    return "{BLF-CRYPT}" + h.decode()
+
+
+SLOW = f"slow@{DOMAIN}"
+SLOW_PW = "Slow-pw-5"
+
+
+def add_slow(inst):
+    inst.write_users(AuthInst.text(inst.users) + f"{SLOW}:{slow_hash(SLOW_PW)}\n")
+
+
+def processes():
+    """{pid: (ppid, comm)} from /proc."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        comm = st[st.index("(") + 1:st.rindex(")")]
+        out[int(d)] = (int(st[st.rindex(")") + 2:].split()[1]), comm)
+    return out
+
+
+def authd_pid(inst):
+    """The authd of this instance: comm authd, -c inst.dir on its command line."""
+    for pid, (_, comm) in processes().items():
+        if comm != "authd":
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if inst.dir.encode() in args:
+            return pid
+    return None
+
+
+def workers(inst):
+    parent = authd_pid(inst)
+    return sorted(pid for pid, (ppid, comm) in processes().items()
+                  if ppid == parent and comm == WORKER_COMM)
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        st = f.read()
+    fields = st[st.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def auth_record(user, password, addr):
+    return (f"request=auth\nservice=imap\nuser={user}\npassword={password}\n"
+            f"client_addr={addr}\n\n").encode()
+
+
+def open_requests(inst, records):
+    """Connect and send each record at once; the sockets, in order."""
+    socks = []
+    for rec in records:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(60)
+        s.connect(inst.sock)
+        s.sendall(rec)
+        socks.append(s)
+    return socks
+
+
+def read_reply(s):
+    buf = b""
+    while not buf.endswith(b"\n\n"):
+        got = s.recv(4096)
+        if not got:
+            break
+        buf += got
+    return dict(line.split("=", 1) for line in buf.decode().splitlines() if "=" in line)
+
+
+def test_fast_answers_while_workers_check(make_inst):
+    """Six slow checks on two workers keep authd busy for about three hash
+    times; a request=redeem sent after the first of them was answered must
+    come back before the last does.  When authd checked hashes in its own
+    loop it accepted one connection per pass, one hash per pass, so the
+    redeem waited behind every slow check."""
+    inst = make_inst(main={"auth_worker_count": "2"})
+    add_slow(inst)
+    assert len(workers(inst)) == 2
+    socks = open_requests(inst, [auth_record(SLOW, SLOW_PW, f"192.0.2.{110 + i}")
+                                 for i in range(6)])
+    replies, done_at = {}, {}
+    lock = threading.Lock()
+
+    def collect(i, s):
+        r = read_reply(s)
+        with lock:
+            replies[i], done_at[i] = r, time.monotonic()
+
+    threads = [threading.Thread(target=collect, args=(i, s)) for i, s in enumerate(socks)]
+    for th in threads:
+        th.start()
+    assert wait_for(lambda: len(done_at) >= 1, 60)
+    fast = inst.raw(b"request=redeem\nservice=pop3\ncookie=" + b"0" * 32 + b"\n\n")
+    fast_at = time.monotonic()
+    with lock:
+        outstanding = 6 - len(done_at)
+    for th in threads:
+        th.join(60)
+    for s in socks:
+        s.close()
+    assert fast.startswith("status=fail\n"), fast
+    assert [replies[i]["status"] for i in range(6)] == ["ok"] * 6, replies
+    assert outstanding >= 1 and fast_at < max(done_at.values()), (outstanding, fast_at, done_at)
+
+
+def test_concurrent_guesses_still_limited(make_inst):
+    """Guesses checked side by side are throttled as if checked one by one:
+    with auth_failure_limit 3, six concurrent wrong passwords from one
+    address get three "authentication failed" and three refusals."""
+    inst = make_inst(main={"auth_worker_count": "2"})
+    socks = open_requests(inst, [auth_record("alice@" + DOMAIN, f"wrong-{i}", "198.51.100.40")
+                                 for i in range(6)])
+    reasons = sorted(read_reply(s)["reason"] for s in socks)
+    for s in socks:
+        s.close()
+    assert reasons == ["authentication failed"] * 3 + ["too many failures"] * 3, reasons
+
+
+def test_killed_worker_replaced(make_inst):
+    """kill -9 of the worker while it checks: that request is answered
+    tempfail, the one queued behind it is checked by the replacement, and
+    authd goes on answering."""
+    inst = make_inst(main={"auth_worker_count": "1"})
+    add_slow(inst)
+    before = workers(inst)
+    assert len(before) == 1, before
+    victim = before[0]
+    t0 = cpu_ticks(victim)
+    socks = open_requests(inst, [auth_record(SLOW, SLOW_PW, "192.0.2.120"),
+                                 auth_record(SLOW, SLOW_PW, "192.0.2.121")])
+    # Kill it once it is busy hashing (has used CPU), not before.
+    assert wait_for(lambda: cpu_ticks(victim) >= t0 + 3, 30)
+    os.kill(victim, 9)
+    statuses = sorted(read_reply(s)["status"] for s in socks)
+    for s in socks:
+        s.close()
+    assert statuses == ["ok", "tempfail"], statuses
+    assert wait_for(lambda: len(workers(inst)) == 1 and workers(inst) != before, 15)
+    log = inst.log_text()
+    assert f"warning: authd worker pid {victim} exited; its password check is answered" in log, \
+        log[-2000:]
+    assert "authentication failed: user=<slow@example.test>, rip=192.0.2.12" in log
+    assert "reason=cannot check the password" in log
+    r, _ = inst.query("alice@" + DOMAIN, "Secret-1", addr="192.0.2.122")
+    assert r["status"] == "ok", r
+    r, _ = inst.query("alice@" + DOMAIN, "nope", addr="192.0.2.123")
+    assert r["status"] == "fail" and r["reason"] == "authentication failed", r
+
+
+def test_client_gone_during_check(make_inst):
+    """Clients that hang up while their check is in the worker or queued:
+    the results are discarded, authd lives on (the sanitizer would catch a
+    use after free at teardown)."""
+    inst = make_inst(main={"auth_worker_count": "1"})
+    add_slow(inst)
+    (worker,) = workers(inst)
+    t0 = cpu_ticks(worker)
+    socks = open_requests(inst, [auth_record(SLOW, SLOW_PW, f"192.0.2.{130 + i}")
+                                 for i in range(3)])
+    assert wait_for(lambda: cpu_ticks(worker) >= t0 + 2, 30)  # the first one is being checked
+    for s in socks[:2]:
+        s.close()
+    r = read_reply(socks[2])
+    socks[2].close()
+    assert r["status"] == "ok", r
+    r, _ = inst.query("alice@" + DOMAIN, "Secret-1", addr="192.0.2.140")
+    assert r["status"] == "ok", r
+    assert wait_for(lambda: "authentication result discarded" in inst.log_text(), 10)

@@ -294,6 +294,31 @@ static void test_verify_odd_hashes(void **state)
     free(h);
 }
 
+/* The stored-string check with the database's plaintext policy (authd's workers). */
+static void test_verify_string_opts(void **state)
+{
+    (void)state;
+    const struct passwd_opts no = {.allow_plaintext = false}, yes = {.allow_plaintext = true};
+    char *err = NULL;
+    assert_int_equal(passwd_verify_string_opts("{PLAIN}pw", "pw", &no, &err), -1);
+    assert_non_null(strstr(err, "plaintext"));
+    free(err);
+    err = NULL;
+    assert_int_equal(passwd_verify_string_opts("{cleartext}pw", "pw", NULL, &err), -1);
+    free(err);
+    err = NULL;
+    assert_int_equal(passwd_verify_string_opts("{PLAIN}pw", "pw", &yes, &err), 1);
+    assert_int_equal(passwd_verify_string_opts("{PLAIN}pw", "pX", &yes, &err), 0);
+    /* Hashes are checked whatever the policy. */
+    char *h = passwd_hash("SHA512-CRYPT", "test", NULL);
+    assert_int_equal(passwd_verify_string_opts(h, "test", &no, &err), 1);
+    assert_int_equal(passwd_verify_string_opts(h, "tesT", &no, &err), 0);
+    free(h);
+    /* The old entry point still allows everything (ternpasswd). */
+    assert_int_equal(passwd_verify_string("{PLAIN}pw", "pw", &err), 1);
+    assert_null(err);
+}
+
 static void test_memcmp_ct(void **state)
 {
     (void)state;
@@ -355,8 +380,8 @@ int main(void)
         cmocka_unit_test(test_blank_and_comments), cmocka_unit_test(test_bad_lines),
         cmocka_unit_test(test_plaintext_allowed),  cmocka_unit_test(test_db_parse),
         cmocka_unit_test(test_hash_and_verify),    cmocka_unit_test(test_hash_errors),
-        cmocka_unit_test(test_verify_odd_hashes),  cmocka_unit_test(test_memcmp_ct),
-        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_verify_odd_hashes),  cmocka_unit_test(test_verify_string_opts),
+        cmocka_unit_test(test_memcmp_ct),          cmocka_unit_test(test_load_file),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(log_path);

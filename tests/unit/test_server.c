@@ -10,6 +10,12 @@
  * until two more requests were served from inside it.  The parent sends
  * the requests, then checks what the child recorded, the status records
  * it wrote to master, and whether it exited for max_use.
+ *
+ * server_watch_fd: a SERVER_MULTI child watches the read end of a pipe
+ * the parent writes to; the child records what ready() read, unwatches at
+ * EOF, and records each client.  Watch activity must reach ready(), must
+ * not count as a client (no status record, no max_use exit), and an
+ * unwatched fd must not be reported again.
  */
 #include "sys.h"
 #include "mem.h"
@@ -77,6 +83,49 @@ static const struct server_settings settings_stay = {.name = "test_server",
                                                      .trigger = trigger,
                                                      .no_idle_exit = true,
                                                      .no_use_exit = true};
+
+/* ---- server_watch_fd ---- */
+
+static int watch_rd = -1;
+
+static void watch_ready(int fd, void *ctx)
+{
+    char buf[16], line[40];
+    if (fd != watch_rd || ctx != &watch_rd)
+        _exit(5);
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n > 0) {
+        snprintf(line, sizeof(line), "watch %.*s", (int)n, buf);
+        record(line);
+        return;
+    }
+    record("watch eof");
+    server_unwatch_fd(fd);
+    server_unwatch_fd(fd); /* a second time: nothing */
+    close(fd);
+}
+
+static void watch_init(const char *service, void *ctx)
+{
+    (void)service;
+    (void)ctx;
+    server_watch_fd(watch_rd, watch_ready, &watch_rd);
+}
+
+static int watch_readable(stream_t *client, const char *service, void *ctx)
+{
+    (void)client;
+    (void)service;
+    (void)ctx;
+    record("client");
+    return -1;
+}
+
+static const struct server_settings settings_watch = {.name = "test_server",
+                                                      .mode = SERVER_MULTI,
+                                                      .readable = watch_readable,
+                                                      .post_jail_init = watch_init,
+                                                      .no_idle_exit = true};
 
 static void write_file(const char *path, const char *text)
 {
@@ -219,6 +268,53 @@ static void test_no_use_exit(void **state)
     run_case(&settings_stay, false);
 }
 
+static void test_watch_fd(void **state)
+{
+    (void)state;
+    unlink(out_path);
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    /* Inherited by the child, which watches it: above the fds master hands over. */
+    watch_rd = dup2(pfd[0], 20);
+    assert_int_equal(watch_rd, 20);
+    close(pfd[0]);
+    int status_rd;
+    pid_t pid = start_child(&settings_watch, &status_rd);
+    close(watch_rd);
+    assert_int_equal(write(pfd[1], "X", 1), 1);
+    assert_true(wait_record("watch X\n"));
+    assert_int_equal(write(pfd[1], "Y", 1), 1);
+    assert_true(wait_record("watch Y\n"));
+    /* Three watch events, none of them a client: nothing said to master. */
+    char status[16];
+    read_status(status_rd, status, sizeof(status));
+    assert_string_equal(status, "");
+    close(pfd[1]); /* EOF: ready() unwatches and closes */
+    assert_true(wait_record("watch eof\n"));
+    send_request("C"); /* a client is still served: the loop goes on */
+    assert_true(wait_record("client\n"));
+    usleep(200000);
+    /* max_use is 2 in main.cf: two clients end the process, watches did not count. */
+    int wst = 0;
+    assert_int_equal(waitpid(pid, &wst, WNOHANG), 0);
+    send_request("D");
+    pid_t got = 0;
+    for (int i = 0; i < 300 && got == 0; i++) {
+        got = waitpid(pid, &wst, WNOHANG);
+        if (got == 0)
+            usleep(10000);
+    }
+    assert_int_equal(got, pid);
+    assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+    char *rec = read_file(out_path);
+    /* One EOF report only: an unwatched fd is no longer polled. */
+    assert_string_equal(rec, "watch X\nwatch Y\nwatch eof\nclient\nclient\n");
+    free(rec);
+    read_status(status_rd, status, sizeof(status));
+    assert_string_equal(status, "BIB");
+    close(status_rd);
+}
+
 /* Outside a running server it is a bug: panic (abort). */
 static void test_misuse_panics(void **state)
 {
@@ -251,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_nested_then_max_use_exit),
         cmocka_unit_test(test_no_use_exit),
         cmocka_unit_test(test_misuse_panics),
+        cmocka_unit_test(test_watch_fd),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (unit_rm_rf(dir) != 0)
