@@ -49,6 +49,17 @@ FAST = {
 }
 
 
+def read_record(s):
+    """One attribute record from authd (up to the empty line), or what came before EOF."""
+    buf = b""
+    while not buf.endswith(b"\n\n"):
+        got = s.recv(4096)
+        if not got:
+            break
+        buf += got
+    return buf
+
+
 class AuthInst(TernEnv):
     def __init__(self, main=None, users=("alice:Secret-1", "bob@example.org:Bob-pass-2")):
         super().__init__("authd", DOMAIN, users=users)
@@ -112,13 +123,7 @@ class AuthInst(TernEnv):
             s.settimeout(10)
             s.connect(self.sock)
             s.sendall(data)
-            buf = b""
-            while not buf.endswith(b"\n\n"):
-                got = s.recv(4096)
-                if not got:
-                    break
-                buf += got
-            return buf.decode()
+            return read_record(s).decode()
 
     def write_users(self, text):
         """Replace the user file atomically, keeping its owner and mode."""
@@ -621,13 +626,8 @@ def open_requests(inst, records):
 
 
 def read_reply(s):
-    buf = b""
-    while not buf.endswith(b"\n\n"):
-        got = s.recv(4096)
-        if not got:
-            break
-        buf += got
-    return dict(line.split("=", 1) for line in buf.decode().splitlines() if "=" in line)
+    text = read_record(s).decode()
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
 def test_fast_answers_while_workers_check(make_inst):
