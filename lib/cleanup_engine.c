@@ -12,6 +12,9 @@
 #include "mem.h"
 #include "valias.h"
 
+/* Its log lines say tern/cleanup, in smtpd and pickup too (inline_cleanup). */
+#define CLEANUP_LOG_NAME "cleanup"
+
 static struct cleanup_config cleanup_cf;
 static bool cleanup_ready;
 
@@ -87,6 +90,7 @@ cleanup_msg_t *cleanup_msg_begin(const struct cleanup_envelope *env, char **erro
 {
     if (!cleanup_ready)
         msg_panic("cleanup_msg_begin: cleanup_engine_init has not run");
+    log_set_component(CLEANUP_LOG_NAME);
     struct cleanup_state *st = xcalloc(1, sizeof(*st));
     st->cf = &cleanup_cf;
     gettimeofday(&st->arrival, NULL);
@@ -94,12 +98,14 @@ cleanup_msg_t *cleanup_msg_begin(const struct cleanup_envelope *env, char **erro
     st->reader = header_reader_new(cleanup_cf.header_size_limit, cleanup_header_event, st);
     if (cleanup_set_envelope(st, env, error_r) < 0)
         cleanup_msg_free(&st);
+    log_set_component(NULL);
     return st;
 }
 
 /* Feed content to the message, unless it has already failed. */
 void cleanup_msg_write(cleanup_msg_t *st, const void *buf, size_t n)
 {
+    log_set_component(CLEANUP_LOG_NAME);
     st->size += n;
     if (st->cf->message_size_limit > 0 && st->size > st->cf->message_size_limit) {
         if (st->status == CLEANUP_STAT_OK && !st->discard) {
@@ -113,6 +119,7 @@ void cleanup_msg_write(cleanup_msg_t *st, const void *buf, size_t n)
     }
     if (st->status == CLEANUP_STAT_OK && !st->discard)
         (void)header_reader_feed(st->reader, buf, n);
+    log_set_component(NULL);
 }
 
 /* A discarded message still gets a queue ID for the client and the log. */
@@ -165,7 +172,9 @@ static void finish_message(struct cleanup_state *st)
 
 void cleanup_msg_end(cleanup_msg_t *st, struct cleanup_outcome *out)
 {
+    log_set_component(CLEANUP_LOG_NAME);
     finish_message(st);
+    log_set_component(NULL);
     out->status = st->status;
     out->queue_id = st->status == CLEANUP_STAT_OK ? st->id : "";
     out->dsn = st->status == CLEANUP_STAT_OK ? "2.0.0" : st->dsn;

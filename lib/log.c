@@ -19,6 +19,8 @@ static bool log_syslog_open;
 static bool log_stderr_copy;
 static int log_verbosity;
 static void (*log_fatal_hook)(void);
+static const char *log_component; /* log_set_component(); NULL: log_prog */
+static char log_comp_ident[128];
 
 static void log_make_ident(void)
 {
@@ -78,6 +80,11 @@ void log_open_fd(const char *syslog_name, int fd)
 int log_file_fd(void)
 {
     return log_fd;
+}
+
+void log_set_component(const char *name)
+{
+    log_component = name != NULL && strcmp(name, log_prog) != 0 ? name : NULL;
 }
 
 void log_also_stderr(bool on)
@@ -185,12 +192,21 @@ static void log_emit(enum log_level lvl, const char *fmt, va_list ap)
         if ((unsigned char)*p < 0x20)
             *p = '?';
 
+    const char *ident = log_ident, *prog = log_prog;
+    if (log_component != NULL) {
+        snprintf(log_comp_ident, sizeof(log_comp_ident), "%s/%s", log_name, log_component);
+        ident = log_comp_ident;
+        prog = log_component;
+    }
     if (log_fd < 0) {
-        if (!log_syslog_open) {
-            openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+        /* openlog() keeps the connection; it only changes the tag here */
+        if (!log_syslog_open || ident != log_ident) {
+            openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
             log_syslog_open = true;
         }
         syslog(level_priority(lvl), "%s%s", level_prefix(lvl), text);
+        if (ident != log_ident)
+            openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
     } else {
         char line[2400], stamp[32];
         time_t now = time(NULL);
@@ -198,7 +214,7 @@ static void log_emit(enum log_level lvl, const char *fmt, va_list ap)
         localtime_r(&now, &tm);
         strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
         log_line_ids();
-        int len = snprintf(line, sizeof(line), "%s %s %s[%ld]: %s%s\n", stamp, log_host, log_ident,
+        int len = snprintf(line, sizeof(line), "%s %s %s[%ld]: %s%s\n", stamp, log_host, ident,
                            (long)log_pid, level_prefix(lvl), text);
         if (len > (int)sizeof(line) - 1)
             len = (int)sizeof(line) - 1;
@@ -206,7 +222,7 @@ static void log_emit(enum log_level lvl, const char *fmt, va_list ap)
     }
     if (log_stderr_copy && log_fd != STDERR_FILENO) {
         char line[2400];
-        int len = snprintf(line, sizeof(line), "%s: %s%s\n", log_prog, level_prefix(lvl), text);
+        int len = snprintf(line, sizeof(line), "%s: %s%s\n", prog, level_prefix(lvl), text);
         if (len > (int)sizeof(line) - 1)
             len = (int)sizeof(line) - 1;
         log_write_all(STDERR_FILENO, line, (size_t)len);

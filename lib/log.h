@@ -34,6 +34,13 @@ int log_file_fd(void);
 const char *log_progname(void);
 /* Send a copy of every line to stderr as well (tools run by a person). */
 void log_also_stderr(bool on);
+/*
+ * Log the following lines as program name (a static string; same PID)
+ * until called with NULL: a library that runs inside another daemon, such
+ * as the cleanup engine inside smtpd and pickup, logs under its own name,
+ * where log readers (and Postfix log tools) look for it.
+ */
+void log_set_component(const char *name);
 /* Verbose debugging lines (msg_debug) on or off. */
 void log_set_verbose(int level);
 int log_verbose(void);

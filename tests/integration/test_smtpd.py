@@ -466,7 +466,29 @@ def test_inline_queue_write_error_is_451(instance, port):
         451, ["451 4.3.0 Error: queue file write error"])
     assert c.cmd("MAIL FROM:<a@example.org>")[0] == 250  # transaction was reset
     c.close()
-    assert re.search(r"smtpd\[\d+\]: warning: .*incoming.*No such file", inst.log_text())
+    # (logged as cleanup, whose code it is, with smtpd's PID)
+    assert re.search(r"cleanup\[\d+\]: warning: .*incoming.*No such file", inst.log_text())
+
+
+def test_inline_cleanup_logs_as_cleanup(instance, port):
+    """cleanup's code runs inside smtpd, but its lines say tern/cleanup (with
+    smtpd's PID), where admins and Postfix log tools look for them."""
+    inst = start(instance, port, with_cleanup=False, extra={"inline_cleanup": "yes"})
+    c = ehlo(port)
+    assert c.cmd("MAIL FROM:<a@example.org>")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.com>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    code, lines = c.cmd("Message-ID: <m1@example.org>\r\nSubject: x\r\n\r\nbody\r\n.")
+    assert code == 250
+    qid = re.search(r"queued as (\w+)", lines[-1]).group(1)
+    c.cmd("QUIT")
+    c.close()
+    assert inst.wait_log(r"cleanup\[\d+\]: %s: from=<a@example.org>" % qid)
+    log = inst.log_text()
+    m = re.search(r"/cleanup\[(\d+)\]: %s: message-id=<m1@example.org>" % qid, log)
+    assert m, log[-2000:]
+    assert re.search(r"/smtpd\[%s\]: " % m.group(1), log), "not smtpd's PID"
+    assert not re.search(r"/smtpd\[\d+\]: %s: (from|message-id)=" % qid, log)
 
 
 def queued_files(inst):

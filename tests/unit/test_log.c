@@ -102,6 +102,23 @@ static void test_progname(void **state)
     free(text);
 }
 
+static void test_component(void **state)
+{
+    (void)state;
+    /* A library inside this program logs under its own name, same PID. */
+    log_set_component("cleanup");
+    msg_info("y");
+    log_set_component(NULL);
+    msg_info("z");
+    char *text = slurp(logfile);
+    char want[64];
+    snprintf(want, sizeof(want), " tern/cleanup[%ld]: y\n", (long)getpid());
+    assert_non_null(strstr(text, want));
+    snprintf(want, sizeof(want), " tern/testprog[%ld]: z\n", (long)getpid());
+    assert_non_null(strstr(text, want));
+    free(text);
+}
+
 static void test_debug_verbose(void **state)
 {
     (void)state;
@@ -250,9 +267,9 @@ static void test_panic(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_levels),    T(test_progname),        T(test_debug_verbose), T(test_control_chars),
-        T(test_long_line), T(test_errno_preserved), T(test_open_fails),    T(test_also_stderr),
-        T(test_fatal),     T(test_panic),
+        T(test_levels),        T(test_progname),  T(test_component),       T(test_debug_verbose),
+        T(test_control_chars), T(test_long_line), T(test_errno_preserved), T(test_open_fails),
+        T(test_also_stderr),   T(test_fatal),     T(test_panic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
