@@ -52,8 +52,11 @@ int durable_pwrite_all(int fd, const void *data, size_t n, off_t off)
 int durable_fsync_dir(const char *dir)
 {
     int g = durable_group_fsync_dir(dir);
-    if (g <= 0)
-        return g;
+    return g <= 0 ? g : durable_fsync_dir_alone(dir);
+}
+
+int durable_fsync_dir_alone(const char *dir)
+{
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -1;

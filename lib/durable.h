@@ -21,6 +21,8 @@ int durable_write_all(int fd, const void *data, size_t n);
 int durable_pwrite_all(int fd, const void *data, size_t n, off_t off);
 /* fsync(2) a directory by path (its entries become durable). */
 int durable_fsync_dir(const char *dir);
+/* fsync(2) of the directory itself, never shared with a group. 0 or -1. */
+int durable_fsync_dir_alone(const char *dir);
 /* fsync(2) the directory holding path ("a/b/c" -> "a/b", "c" -> "."). */
 int durable_fsync_parent(const char *path);
 /*

@@ -136,27 +136,15 @@ fail:;
     return -1;
 }
 
-static int fsync_path(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int r = fsync(fd);
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return r;
-}
-
 static int group_fsync(struct dir_group *g)
 {
     uint64_t ticket = atomic_fetch_add(&g->st->requested, 1) + 1;
     if (flock(g->state_fd, LOCK_EX) < 0)
-        return fsync_path(g->dir); /* cannot coordinate: do it alone */
+        return durable_fsync_dir_alone(g->dir); /* cannot coordinate: do it alone */
     int r = 0;
     if (atomic_load(&g->st->durable) < ticket) {
         uint64_t upto = atomic_load(&g->st->requested);
-        r = fsync_path(g->dir);
+        r = durable_fsync_dir_alone(g->dir);
         if (r == 0 && atomic_load(&g->st->durable) < upto)
             atomic_store(&g->st->durable, upto);
     }

@@ -13,6 +13,7 @@
  */
 #include "pop3d.h"
 
+#include "durable.h"
 #include "log.h"
 #include "maildir.h"
 #include "maildir_uid.h"
@@ -229,11 +230,7 @@ size_t pop3_mbox_expunge(struct pop3_mbox *mb)
     }
     if (removed > 0) {
         char *cur = xasprintf("%s/cur", mb->dir);
-        int fd = open(cur, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0) {
-            (void)fsync(fd);
-            close(fd);
-        }
+        (void)durable_fsync_dir_alone(cur);
         free(cur);
     }
     return failed;
